@@ -1,0 +1,261 @@
+/**
+ * Loads a Geowarden YAML file into a `Config`, filling defaults, and applies command-line
+ * overrides. Every problem found is reported together in one ConfigError, so `check-config`
+ * shows the admin the whole list at once.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DEFAULT_INTERNAL_NETWORKS } from '../net/address';
+import { loadJurisdictions } from '../policy/jurisdictions';
+import {
+  buildConfigSchema,
+  type Check,
+  checkCidr,
+  checkCountryEntry,
+  checkExistingFile,
+  checkText,
+  ConfigError,
+  type ConfigProblem,
+  problemsFromZod,
+  type RawConfig,
+  readYamlFile,
+  validate,
+} from './schema';
+import type { Config, CountryRules, ExceptionsConfig } from './types';
+
+export { ConfigError, type ConfigProblem, formatProblem } from './schema';
+
+export function defaultConfig(): Config {
+  return {
+    sourceFile: null,
+    instance: os.hostname(),
+    capture: {
+      interfaces: [],
+      bpf: '',
+      // tcpdump's default: whole frames, so DNS answers and TLS ClientHellos are never cut.
+      snaplen: 262144,
+      bufferSizeBytes: 32 * 1024 * 1024,
+      promiscuous: true,
+    },
+    internalNetworks: [...DEFAULT_INTERNAL_NETWORKS],
+    flows: {
+      maxFlows: 200000,
+      tcpIdleTimeoutS: 300,
+      udpIdleTimeoutS: 60,
+      icmpIdleTimeoutS: 60,
+      activeTimeoutS: 1800,
+    },
+    dns: { maxEntries: 200000, graceS: 3600, minTtlS: 60 },
+    devices: { maxDevices: 10000, inventory: [] },
+    geoip: { country: null, asn: null, cacheSize: 100000 },
+    policy: {
+      jurisdictionsFile: null,
+      unknownCountry: 'unknown',
+      default: { denyCountries: [], allowCountries: null },
+      exceptions: { domains: [], asns: [], cidrs: [] },
+      groups: [],
+    },
+  };
+}
+
+/**
+ * Loads and validates `file`; null gives the defaults. Throws ConfigError listing every problem,
+ * including those of the jurisdictions file it refers to.
+ */
+export function loadConfig(file: string | null): Config {
+  if (file === null) return defaultConfig();
+  const source = readYamlFile(file);
+  if (source.problems.length > 0) throw new ConfigError(source.problems);
+
+  const baseDir = path.dirname(path.resolve(file));
+  const jurisdictionProblems: ConfigProblem[] = [];
+  const jurisdictionGroups = jurisdictionGroupsFor(source.value, baseDir, jurisdictionProblems);
+  const schema = buildConfigSchema({ jurisdictionGroups, baseDir });
+  const parsed = validate(schema, source.value);
+  const problems = parsed.success ? [] : problemsFromZod(file, parsed.error, schema, source.doc);
+  problems.push(...jurisdictionProblems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  return toConfig(parsed.data, file);
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Group names that country lists may use, read before the config is validated because the
+ * config names the file. Null when the file cannot be used; the schema then reports the bad
+ * `jurisdictions_file` value itself and skips group-name checks rather than flag every entry.
+ */
+function jurisdictionGroupsFor(document: unknown, baseDir: string, problems: ConfigProblem[]): string[] | null {
+  const policy = isMapping(document) ? document['policy'] : undefined;
+  const configured = isMapping(policy) ? policy['jurisdictions_file'] : undefined;
+  let file: string | null = null;
+  if (configured !== undefined && configured !== null) {
+    if (typeof configured !== 'string' || !configured.trim()) return null;
+    file = path.resolve(baseDir, configured.trim());
+    if (!fs.existsSync(file)) return null;
+  }
+  return jurisdictionGroupNames(file, problems);
+}
+
+function jurisdictionGroupNames(file: string | null, problems: ConfigProblem[]): string[] | null {
+  try {
+    return [...loadJurisdictions(file).groups.keys()];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+    return null;
+  }
+}
+
+function countryRules(
+  deny: string[] | null | undefined,
+  allow: string[] | null | undefined,
+  otherwise: CountryRules,
+): CountryRules {
+  if (deny != null) return { denyCountries: deny, allowCountries: null };
+  if (allow != null) return { denyCountries: null, allowCountries: allow };
+  return otherwise;
+}
+
+function exceptions(raw: { domains?: string[] | null; asns?: number[] | null; cidrs?: string[] | null } | null | undefined): ExceptionsConfig {
+  return { domains: raw?.domains ?? [], asns: raw?.asns ?? [], cidrs: raw?.cidrs ?? [] };
+}
+
+function toConfig(raw: RawConfig, file: string): Config {
+  const d = defaultConfig();
+  const { capture, flows, dns, devices, geoip, policy } = raw;
+  return {
+    sourceFile: file,
+    instance: raw.instance ?? d.instance,
+    capture: {
+      interfaces: capture?.interfaces ?? d.capture.interfaces,
+      bpf: capture?.bpf ?? d.capture.bpf,
+      snaplen: capture?.snaplen ?? d.capture.snaplen,
+      bufferSizeBytes: capture?.buffer_size ?? d.capture.bufferSizeBytes,
+      promiscuous: capture?.promiscuous ?? d.capture.promiscuous,
+    },
+    internalNetworks: raw.networks?.internal ?? d.internalNetworks,
+    flows: {
+      maxFlows: flows?.max_flows ?? d.flows.maxFlows,
+      tcpIdleTimeoutS: flows?.tcp_idle_timeout ?? d.flows.tcpIdleTimeoutS,
+      udpIdleTimeoutS: flows?.udp_idle_timeout ?? d.flows.udpIdleTimeoutS,
+      icmpIdleTimeoutS: flows?.icmp_idle_timeout ?? d.flows.icmpIdleTimeoutS,
+      activeTimeoutS: flows?.active_timeout ?? d.flows.activeTimeoutS,
+    },
+    dns: {
+      maxEntries: dns?.max_entries ?? d.dns.maxEntries,
+      graceS: dns?.grace ?? d.dns.graceS,
+      minTtlS: dns?.min_ttl ?? d.dns.minTtlS,
+    },
+    devices: {
+      maxDevices: devices?.max_devices ?? d.devices.maxDevices,
+      inventory: (devices?.inventory ?? []).map((e) => ({
+        mac: e.mac ?? null,
+        ip: e.ip ?? null,
+        name: e.name,
+        group: e.group ?? null,
+      })),
+    },
+    geoip: {
+      country: geoip?.country ?? null,
+      asn: geoip?.asn ?? null,
+      cacheSize: geoip?.cache_size ?? d.geoip.cacheSize,
+    },
+    policy: {
+      jurisdictionsFile: policy?.jurisdictions_file ?? null,
+      unknownCountry: policy?.unknown_country ?? d.policy.unknownCountry,
+      default: countryRules(policy?.deny_countries, policy?.allow_countries, d.policy.default),
+      exceptions: exceptions(policy?.exceptions),
+      groups: (policy?.groups ?? []).map((g) => ({
+        name: g.name,
+        match: {
+          inventoryGroups: g.match.inventory_groups ?? [],
+          cidrs: g.match.cidrs ?? [],
+          macs: g.match.macs ?? [],
+        },
+        // The schema guarantees exactly one list; the fallback only satisfies the type.
+        ...countryRules(g.deny_countries, g.allow_countries, { denyCountries: [], allowCountries: null }),
+        exceptions: exceptions(g.exceptions),
+      })),
+    },
+  };
+}
+
+export interface ConfigOverrides {
+  denyCountries?: string[];
+  allowCountries?: string[];
+  internal?: string[];
+  geoipCountry?: string;
+  geoipAsn?: string;
+  interfaces?: string[];
+  bpf?: string;
+}
+
+/** Command-line flags whose values are checked like the YAML keys they replace. */
+export const OVERRIDE_FLAGS = {
+  denyCountries: '--deny-countries',
+  allowCountries: '--allow-countries',
+  internal: '--internal',
+  geoipCountry: '--geoip-country',
+  geoipAsn: '--geoip-asn',
+  interfaces: '--interface',
+  bpf: '--bpf',
+} as const satisfies Record<keyof ConfigOverrides, string>;
+
+/** Flags may repeat or carry comma-separated lists ("CN,RU"); both read the same. */
+function splitListFlag(values: readonly string[]): string[] {
+  return values.flatMap((v) => v.split(/[,\s]+/)).filter((v) => v !== '');
+}
+
+/**
+ * A copy of `config` with command-line values in place of the file's. A deny or allow list from
+ * the command line replaces the default rules entirely (groups keep theirs). Throws ConfigError
+ * with the flag as the file: `--deny-countries: "XX" is not ...`.
+ */
+export function applyOverrides(config: Config, overrides: ConfigOverrides): Config {
+  const next = structuredClone(config);
+  const problems: ConfigProblem[] = [];
+
+  const checkAll = <T>(key: keyof ConfigOverrides, values: readonly string[], check: Check<T>): T[] => {
+    const accepted: T[] = [];
+    for (const value of values) {
+      const r = check(value);
+      if (r.ok) accepted.push(r.value);
+      else problems.push({ file: OVERRIDE_FLAGS[key], path: '', message: r.message });
+    }
+    return accepted;
+  };
+
+  const { denyCountries, allowCountries } = overrides;
+  if (denyCountries !== undefined && allowCountries !== undefined) {
+    problems.push({ file: OVERRIDE_FLAGS.denyCountries, path: '', message: `cannot be combined with ${OVERRIDE_FLAGS.allowCountries}` });
+  } else if (denyCountries !== undefined || allowCountries !== undefined) {
+    const groups = jurisdictionGroupNames(config.policy.jurisdictionsFile, problems);
+    const checkEntry = checkCountryEntry(groups);
+    if (denyCountries !== undefined) {
+      next.policy.default = { denyCountries: checkAll('denyCountries', splitListFlag(denyCountries), checkEntry), allowCountries: null };
+    } else if (allowCountries !== undefined) {
+      next.policy.default = { denyCountries: null, allowCountries: checkAll('allowCountries', splitListFlag(allowCountries), checkEntry) };
+    }
+  }
+
+  if (overrides.internal !== undefined) {
+    const cidrs = splitListFlag(overrides.internal);
+    if (cidrs.length === 0) problems.push({ file: OVERRIDE_FLAGS.internal, path: '', message: 'needs at least one CIDR block' });
+    next.internalNetworks = checkAll('internal', cidrs, checkCidr);
+  }
+  // Paths on the command line are relative to the working directory, not to the config file.
+  const existing = checkExistingFile(process.cwd());
+  if (overrides.geoipCountry !== undefined) next.geoip.country = checkAll('geoipCountry', [overrides.geoipCountry], existing)[0] ?? null;
+  if (overrides.geoipAsn !== undefined) next.geoip.asn = checkAll('geoipAsn', [overrides.geoipAsn], existing)[0] ?? null;
+  if (overrides.interfaces !== undefined) {
+    next.capture.interfaces = checkAll('interfaces', splitListFlag(overrides.interfaces), checkText({ allowEmpty: false }));
+  }
+  if (overrides.bpf !== undefined) next.capture.bpf = checkAll('bpf', [overrides.bpf], checkText({ allowEmpty: true }))[0] ?? '';
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return next;
+}

@@ -1,0 +1,538 @@
+/**
+ * What a Geowarden YAML file may contain, and how its problems are told to the admin: one line
+ * per problem, `FILE: dotted.path[index]: reason`, all of them at once, in file order.
+ *
+ * Leaf values are checked by plain functions (shared with command-line overrides) wrapped as zod
+ * transforms. A failed leaf only marks its parent dirty instead of aborting it, so cross-field
+ * rules (deny vs allow, mac or ip) still run and every problem is reported in one pass.
+ */
+import * as fs from 'node:fs';
+import { isIP } from 'node:net';
+import * as path from 'node:path';
+import { domainToASCII } from 'node:url';
+import { type Document, isNode, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { formatAddress, formatMac, parseAddress, parseCidr, parseMac } from '../net/address';
+import { isCountryCode, RESERVED_CODE_HINTS } from '../policy/iso3166';
+import { parseDuration, parseSize } from './duration';
+
+export interface ConfigProblem {
+  /** The file (or command-line flag) the value came from. */
+  file: string;
+  /** Dotted path with list indexes, e.g. `policy.deny_countries[2]`; empty for the whole file. */
+  path: string;
+  message: string;
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  return problem.path ? `${problem.file}: ${problem.path}: ${problem.message}` : `${problem.file}: ${problem.message}`;
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function formatPath(segments: readonly (string | number)[]): string {
+  let out = '';
+  for (const s of segments) out += typeof s === 'number' ? `[${s}]` : out ? `.${s}` : s;
+  return out;
+}
+
+/** A value as the admin wrote it: strings quoted, collections by kind. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaf checks
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
+export type Check<T> = (value: unknown) => Checked<T>;
+
+function accept<T>(value: T): Checked<T> {
+  return { ok: true, value };
+}
+
+function reject(message: string): Checked<never> {
+  return { ok: false, message };
+}
+
+function expected(what: string, value: unknown): Checked<never> {
+  return reject(`expected ${what}, got ${showValue(value)}`);
+}
+
+export function checkText(options: { allowEmpty: boolean }): Check<string> {
+  return (value) => {
+    if (typeof value !== 'string') return expected('a string', value);
+    const text = value.trim();
+    if (!text && !options.allowEmpty) return reject('must not be empty');
+    return accept(text);
+  };
+}
+
+export const checkPositiveInteger: Check<number> = (value) =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 1
+    ? accept(value)
+    : reject(`${showValue(value)} is not a positive integer`);
+
+export function checkIntegerRange(min: number, max: number): Check<number> {
+  return (value) =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max
+      ? accept(value)
+      : reject(`${showValue(value)} is not an integer from ${min} to ${max}`);
+}
+
+export function checkDuration(minSeconds: number): Check<number> {
+  return (value) => {
+    const seconds = parseDuration(value);
+    if (seconds === null) return reject(`${showValue(value)} is not a duration (use 90s, 5m, 1h)`);
+    if (seconds < minSeconds) return reject(`${showValue(value)} is too short (at least ${minSeconds}s)`);
+    return accept(seconds);
+  };
+}
+
+// pcap_set_buffer_size() takes a C int.
+const MAX_CAPTURE_BUFFER_BYTES = 2 ** 31 - 1;
+
+export const checkSize: Check<number> = (value) => {
+  const bytes = parseSize(value);
+  if (bytes === null) return reject(`${showValue(value)} is not a size (use a number of bytes or 512KiB, 32MiB, 1GiB)`);
+  if (bytes < 1) return reject(`${showValue(value)} is too small (at least 1 byte)`);
+  if (bytes > MAX_CAPTURE_BUFFER_BYTES) {
+    return reject(`${showValue(value)} is more than libpcap accepts (${MAX_CAPTURE_BUFFER_BYTES} bytes)`);
+  }
+  return accept(bytes);
+};
+
+export const checkBoolean: Check<boolean> = (value) =>
+  typeof value === 'boolean' ? accept(value) : expected('true or false', value);
+
+export const checkCidr: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a CIDR block', value);
+  const text = value.trim();
+  return parseCidr(text) ? accept(text) : reject(`${showValue(value)} is not a CIDR block`);
+};
+
+/** Canonical text form, so inventory addresses compare equal to what the flow stage prints. */
+export const checkIpAddress: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('an IP address', value);
+  const words = isIP(value.trim()) ? parseAddress(value.trim()) : null;
+  return words ? accept(formatAddress(words)) : reject(`${showValue(value)} is not an IP address`);
+};
+
+export const checkMac: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a MAC address', value);
+  const mac = parseMac(value.trim());
+  return mac === null
+    ? reject(`${showValue(value)} is not a MAC address (use aa:bb:cc:dd:ee:ff)`)
+    : accept(formatMac(mac));
+};
+
+const DOMAIN_SUFFIX = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+
+/**
+ * Stored lowercase without leading or trailing dot. Non-ASCII names become their xn-- form
+ * because DNS, SNI and Host carry that form, and matching compares text.
+ */
+export const checkDomainSuffix: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a domain suffix', value);
+  const text = value.trim();
+  if (text.startsWith('*')) {
+    return reject(`${showValue(value)} is not a domain suffix (write ${text.replace(/^\*\.?/, '')}; it also matches subdomains)`);
+  }
+  const ascii = domainToASCII(text.replace(/^\./, '').replace(/\.$/, '')).toLowerCase();
+  return DOMAIN_SUFFIX.test(ascii) ? accept(ascii) : reject(`${showValue(value)} is not a domain suffix`);
+};
+
+export const checkAsn: Check<number> = (value) => {
+  const digits = typeof value === 'string' ? /^AS(\d{1,10})$/i.exec(value.trim())?.[1] : undefined;
+  const asn = typeof value === 'number' ? value : digits !== undefined ? Number(digits) : NaN;
+  return Number.isSafeInteger(asn) && asn >= 0 && asn <= 0xffffffff
+    ? accept(asn)
+    : reject(`${showValue(value)} is not an AS number (use 13335 or AS13335)`);
+};
+
+export function checkOneOf<T extends string>(choices: readonly T[]): Check<T> {
+  return (value) =>
+    (choices as readonly unknown[]).includes(value)
+      ? accept(value as T)
+      : reject(`${showValue(value)} is not one of ${choices.join(', ')}`);
+}
+
+/**
+ * Country list entry: an ISO 3166-1 alpha-2 code or a jurisdiction group name, normalised to
+ * uppercase. With `groups` null (the jurisdictions file itself is broken) names that are not
+ * country codes pass, so one broken file does not produce a cascade of derived errors.
+ */
+export function checkCountryEntry(groups: readonly string[] | null): Check<string> {
+  return (value) => {
+    if (typeof value !== 'string') return expected('a country code or jurisdiction group', value);
+    const code = value.trim().toUpperCase();
+    if (isCountryCode(code) || groups === null || groups.includes(code)) return accept(code);
+    const hint = RESERVED_CODE_HINTS[code];
+    if (hint !== undefined) return reject(`${showValue(value)} is not an ISO 3166-1 alpha-2 code (${hint})`);
+    return reject(
+      `${showValue(value)} is not an ISO 3166-1 alpha-2 code or a jurisdiction group (groups: ${groups.join(', ')})`,
+    );
+  };
+}
+
+/** A path that must exist; relative paths are taken from `baseDir`. The value is the absolute path. */
+export function checkExistingFile(baseDir: string): Check<string> {
+  return (value) => {
+    if (typeof value !== 'string' || !value.trim()) return expected('a file path', value);
+    const text = value.trim();
+    const resolved = path.resolve(baseDir, text);
+    if (fs.existsSync(resolved)) return accept(resolved);
+    const where = path.isAbsolute(text) ? '' : ` (resolved to ${resolved})`;
+    return reject(`${showValue(value)} does not exist${where}`);
+  };
+}
+
+/** Policy names end up in reasons and metric labels, so they stay plain. */
+export const checkPolicyName: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a policy name', value);
+  const name = value.trim();
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)
+    ? accept(name)
+    : reject(`${showValue(value)} is not a policy name (use letters, digits, _ . -)`);
+};
+
+// ---------------------------------------------------------------------------------------------
+// zod wrappers: null and a missing key mean the same thing (an emptied YAML key is null)
+
+/** An optional setting; absent or null gives undefined, so the default applies. */
+export function optional<T>(check: Check<T>) {
+  return z.unknown().transform((value, ctx): T | undefined => {
+    if (value === undefined || value === null) return undefined;
+    const r = check(value);
+    if (r.ok) return r.value;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: r.message });
+    return z.NEVER;
+  });
+}
+
+export function required<T>(check: Check<T>) {
+  return z.unknown().transform((value, ctx): T => {
+    const r: Checked<T> = value === undefined || value === null ? reject('is required') : check(value);
+    if (r.ok) return r.value;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: r.message });
+    return z.NEVER;
+  });
+}
+
+/** An optional list whose every entry is checked (a null entry is an error, not a skip). */
+export function list<T>(check: Check<T>) {
+  return z.array(required(check)).nullish();
+}
+
+function section<S extends z.ZodRawShape>(shape: S) {
+  return z.object(shape).strict().nullish();
+}
+
+function exceptionsSchema() {
+  return section({ domains: list(checkDomainSuffix), asns: list(checkAsn), cidrs: list(checkCidr) });
+}
+
+function presentBoth(rules: { deny_countries?: unknown; allow_countries?: unknown }): boolean {
+  return rules.deny_countries != null && rules.allow_countries != null;
+}
+
+const BOTH_LISTS = 'set either deny_countries or allow_countries, not both';
+
+export interface SchemaContext {
+  /** Group names from the jurisdictions file, in file order; null when that file could not be read. */
+  jurisdictionGroups: readonly string[] | null;
+  /** Directory relative paths are resolved against: the config file's. */
+  baseDir: string;
+}
+
+export function buildConfigSchema(context: SchemaContext) {
+  const countries = list(checkCountryEntry(context.jurisdictionGroups));
+  const file = optional(checkExistingFile(context.baseDir));
+
+  const inventoryEntry = z
+    .object({
+      mac: optional(checkMac),
+      ip: optional(checkIpAddress),
+      name: required(checkText({ allowEmpty: false })),
+      group: optional(checkText({ allowEmpty: false })),
+    })
+    .strict()
+    .superRefine((entry, ctx) => {
+      if (entry.mac === undefined && entry.ip === undefined) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'needs a mac or an ip' });
+      }
+    });
+
+  const group = z
+    .object({
+      name: required(checkPolicyName),
+      match: z
+        .object({
+          inventory_groups: list(checkText({ allowEmpty: false })),
+          cidrs: list(checkCidr),
+          macs: list(checkMac),
+        })
+        .strict(),
+      deny_countries: countries,
+      allow_countries: countries,
+      exceptions: exceptionsSchema(),
+    })
+    .strict()
+    .superRefine((g, ctx) => {
+      if (!g.match.inventory_groups?.length && !g.match.cidrs?.length && !g.match.macs?.length) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['match'],
+          message: 'needs at least one of inventory_groups, cidrs, macs',
+        });
+      }
+      if (presentBoth(g)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: BOTH_LISTS });
+      else if (g.deny_countries == null && g.allow_countries == null) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'needs deny_countries or allow_countries' });
+      }
+    });
+
+  const groups = z
+    .array(group)
+    .superRefine((entries, ctx) => {
+      const seen = new Map<string, number>();
+      entries.forEach((g, i) => {
+        if (typeof g.name !== 'string') return;
+        const first = seen.get(g.name);
+        if (g.name === 'default') {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [i, 'name'],
+            message: '"default" is the name of the rules outside groups; pick another',
+          });
+        } else if (first !== undefined) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [i, 'name'],
+            message: `"${g.name}" is already the name of policy.groups[${first}]`,
+          });
+        } else seen.set(g.name, i);
+      });
+    })
+    .nullish();
+
+  return z
+    .object({
+      instance: optional(checkText({ allowEmpty: false })),
+      capture: section({
+        interfaces: list(checkText({ allowEmpty: false })),
+        bpf: optional(checkText({ allowEmpty: true })),
+        snaplen: optional(checkIntegerRange(64, 262144)),
+        buffer_size: optional(checkSize),
+        promiscuous: optional(checkBoolean),
+      }),
+      networks: section({
+        internal: z.array(required(checkCidr)).min(1, 'needs at least one CIDR block').nullish(),
+      }),
+      flows: section({
+        max_flows: optional(checkPositiveInteger),
+        tcp_idle_timeout: optional(checkDuration(1)),
+        udp_idle_timeout: optional(checkDuration(1)),
+        icmp_idle_timeout: optional(checkDuration(1)),
+        active_timeout: optional(checkDuration(1)),
+      }),
+      dns: section({
+        max_entries: optional(checkPositiveInteger),
+        grace: optional(checkDuration(0)),
+        min_ttl: optional(checkDuration(0)),
+      }),
+      devices: section({
+        max_devices: optional(checkPositiveInteger),
+        inventory: z.array(inventoryEntry).nullish(),
+      }),
+      geoip: section({ country: file, asn: file, cache_size: optional(checkPositiveInteger) }),
+      policy: z
+        .object({
+          jurisdictions_file: file,
+          unknown_country: optional(checkOneOf(['unknown', 'violation', 'allowed'] as const)),
+          deny_countries: countries,
+          allow_countries: countries,
+          exceptions: exceptionsSchema(),
+          groups,
+        })
+        .strict()
+        .superRefine((policy, ctx) => {
+          if (presentBoth(policy)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: BOTH_LISTS });
+        })
+        .nullish(),
+    })
+    .strict();
+}
+
+export type RawConfig = z.output<ReturnType<typeof buildConfigSchema>>;
+
+// ---------------------------------------------------------------------------------------------
+// Turning zod issues and YAML errors into problems
+
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  object: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+};
+
+const errorMap: z.ZodErrorMap = (issue, ctx) => {
+  if (issue.code === z.ZodIssueCode.invalid_type) {
+    if (issue.received === 'undefined') return { message: 'is required' };
+    return { message: `expected ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${showValue(ctx.data)}` };
+  }
+  return { message: ctx.defaultError };
+};
+
+/** Parses with the messages this module writes instead of zod's defaults. */
+export function validate<S extends z.ZodTypeAny>(schema: S, value: unknown): z.SafeParseReturnType<unknown, z.output<S>> {
+  return schema.safeParse(value, { errorMap });
+}
+
+/** The schema that validates the value at `segments`, to list the keys an object accepts. */
+function schemaAt(root: z.ZodTypeAny, segments: readonly (string | number)[]): z.ZodTypeAny | null {
+  let schema: z.ZodTypeAny | undefined = root;
+  let i = 0;
+  while (schema) {
+    if (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) schema = schema.unwrap();
+    else if (schema instanceof z.ZodEffects) schema = schema.innerType();
+    else if (i === segments.length) return schema;
+    else if (schema instanceof z.ZodObject) schema = (schema.shape as z.ZodRawShape)[segments[i++] as string];
+    else if (schema instanceof z.ZodArray) (schema = schema.element), i++;
+    else if (schema instanceof z.ZodRecord) (schema = schema.valueSchema), i++;
+    else return null;
+  }
+  return null;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * The known key the admin most likely meant: same letters in another case or separator style
+ * (maxFlows, max-flows), a prefix (deny), or a few typos away.
+ */
+export function closestKey(key: string, known: readonly string[]): string | null {
+  const squash = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
+  const exact = known.find((k) => squash(k) === squash(key));
+  if (exact) return exact;
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k);
+    const limit = Math.max(1, Math.floor(k.length / 4));
+    if (d <= limit && d < bestDistance) (best = k), (bestDistance = d);
+  }
+  if (best) return best;
+  if (key.length >= 4) return known.find((k) => k.startsWith(key.toLowerCase())) ?? null;
+  return null;
+}
+
+function unknownKeyMessage(key: string, known: readonly string[]): string {
+  const hint = closestKey(key, known);
+  return hint ? `unknown key (did you mean "${hint}"?)` : `unknown key (known keys: ${known.join(', ')})`;
+}
+
+/** Byte offset of the YAML node nearest to `segments`, so problems come out in file order. */
+function offsetOf(doc: Document | null, segments: readonly (string | number)[]): number {
+  if (!doc) return 0;
+  for (let n = segments.length; n > 0; n--) {
+    const node: unknown = doc.getIn(segments.slice(0, n), true);
+    if (isNode(node) && node.range) return node.range[0];
+  }
+  return 0;
+}
+
+export function problemsFromZod(
+  file: string,
+  error: z.ZodError,
+  schema: z.ZodTypeAny,
+  doc: Document | null,
+): ConfigProblem[] {
+  const located: { offset: number; depth: number; problem: ConfigProblem }[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+      const owner = schemaAt(schema, issue.path);
+      const known = owner instanceof z.ZodObject ? Object.keys(owner.shape as z.ZodRawShape) : [];
+      for (const key of issue.keys) {
+        const segments = [...issue.path, key];
+        located.push({
+          offset: offsetOf(doc, segments),
+          depth: segments.length,
+          problem: { file, path: formatPath(segments), message: unknownKeyMessage(key, known) },
+        });
+      }
+    } else {
+      located.push({
+        offset: offsetOf(doc, issue.path),
+        depth: issue.path.length,
+        problem: { file, path: formatPath(issue.path), message: issue.message },
+      });
+    }
+  }
+  // A missing key has no node of its own and borrows its mapping's offset; at equal offsets the
+  // mapping's own problem reads better first. The sort is stable, so ties beyond that keep zod's order.
+  return located.sort((a, b) => a.offset - b.offset || a.depth - b.depth).map((l) => l.problem);
+}
+
+export interface YamlSource {
+  doc: Document | null;
+  /** The document as plain data (an empty file is an empty mapping); undefined when unreadable. */
+  value: unknown;
+  problems: ConfigProblem[];
+}
+
+const READ_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'is a directory, not a file',
+};
+
+export function readYamlFile(file: string): YamlSource {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const message = `cannot read the file: ${READ_ERRORS[code] ?? (err as Error).message}`;
+    return { doc: null, value: undefined, problems: [{ file, path: '', message }] };
+  }
+  return parseYamlText(file, text);
+}
+
+export function parseYamlText(file: string, text: string): YamlSource {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => {
+      const at = e.linePos?.[0];
+      // prettyErrors appends " at line L, column C:" and a source excerpt; the line:column goes in front instead.
+      const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      return { file, path: at ? `line ${at.line}, column ${at.col}` : '', message };
+    });
+    return { doc, value: undefined, problems };
+  }
+  return { doc, value: doc.toJS() ?? {}, problems: [] };
+}

@@ -1,0 +1,85 @@
+import { NO_MAC } from '../decode/types';
+import type { Words } from '../net/address';
+import type { FlowEndReason } from './types';
+
+/** Which idle timeout applies; each class has its own LRU list so expiry is a walk from the head. */
+export const enum TimeoutClass {
+  Tcp = 0,
+  Udp = 1,
+  Other = 2,
+  /** TCP after FIN from both sides or RST: kept briefly so trailing ACKs don't open a new flow. */
+  Closing = 3,
+}
+export const TIMEOUT_CLASSES = 4;
+
+/**
+ * Per-flow state of the payload inspectors (TLS ClientHello, HTTP request, DNS over TCP).
+ * Allocated only for flows that carry payload worth looking at, dropped when done.
+ */
+export interface FlowAppState {
+  /** Bytes buffered from the initiator while a ClientHello spans segments. */
+  clientBytes: Buffer | null;
+  /** Sequence number the next in-order initiator segment must carry (gaps end the attempt). */
+  clientNextSeq: number;
+  /** DNS over TCP: bytes of a length-prefixed message that spans segments, from the server side. */
+  dnsBytes: Buffer | null;
+  dnsNextSeq: number;
+}
+
+/**
+ * One bidirectional flow. Endpoint A is the initiator (SYN sender, else the first packet's source).
+ * Addresses are kept as eight plain numbers, not arrays, so the lookup compares fields directly.
+ */
+export class Flow {
+  hash = 0;
+  bucketNext: Flow | null = null;
+  lruPrev: Flow | null = null;
+  lruNext: Flow | null = null;
+  timeoutClass: TimeoutClass = TimeoutClass.Other;
+
+  a0 = 0;
+  a1 = 0;
+  a2 = 0;
+  a3 = 0;
+  b0 = 0;
+  b1 = 0;
+  b2 = 0;
+  b3 = 0;
+  aPort = 0;
+  bPort = 0;
+  protocol = 0;
+
+  /** The device (internal endpoint) is A; otherwise B. */
+  deviceIsA = true;
+  bothInternal = false;
+
+  packetsAB = 0;
+  bytesAB = 0;
+  packetsBA = 0;
+  bytesBA = 0;
+  firstUs = 0;
+  lastUs = 0;
+  /** MAC seen on frames the device sent. */
+  deviceMac = NO_MAC;
+
+  finFromA = false;
+  finFromB = false;
+  endReason: FlowEndReason | null = null;
+
+  names: string[] = [];
+  sni: string | null = null;
+  httpHost: string | null = null;
+  /** Payload packets still worth inspecting; 0 once the names are known or hope is lost. */
+  inspectBudget = 0;
+  app: FlowAppState | null = null;
+}
+
+/** One endpoint's address words (A when `sideA`), allocated: call once per flow event, not per packet. */
+export function endpointWords(flow: Flow, sideA: boolean): Words {
+  const w = new Uint32Array(4);
+  w[0] = sideA ? flow.a0 : flow.b0;
+  w[1] = sideA ? flow.a1 : flow.b1;
+  w[2] = sideA ? flow.a2 : flow.b2;
+  w[3] = sideA ? flow.a3 : flow.b3;
+  return w;
+}

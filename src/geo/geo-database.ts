@@ -1,0 +1,147 @@
+/**
+ * One opened MMDB file in one role (country or ASN), with the schema found in its records.
+ * Every way opening can fail becomes a GeoDatabaseError whose one-line message names the
+ * setting, the path, the problem and the fix, since it ends up on an operator's console.
+ */
+import { readFileSync } from 'node:fs';
+import { Reader, type Response } from 'maxmind';
+import { COUNTRY_DB_PACKAGE } from './default-paths';
+import { GeoFields, GeoSchema, SCHEMA_PROVIDES, detectSchema, extractFields } from './schema-detect';
+
+export type GeoRole = 'country' | 'asn';
+
+/** "Database Metadata" in the MaxMind DB spec: the last occurrence of this marker starts the metadata. */
+const METADATA_MARKER = Buffer.from('abcdef4d61784d696e642e636f6d', 'hex');
+/** The spec caps the metadata section, marker included, at 128 KiB. */
+const METADATA_MAX_BYTES = 128 * 1024;
+const SUPPORTED_FORMATS = 'GeoIP2/GeoLite2, DB-IP, IPinfo Lite or ip-location-db';
+
+export class GeoDatabaseError extends Error {
+  override readonly name = 'GeoDatabaseError';
+
+  constructor(
+    /** Config key the path came from: `geoip.country` or `geoip.asn`. */
+    readonly setting: string,
+    readonly path: string,
+    problem: string,
+    fix: string,
+  ) {
+    super(`${setting}: ${path} ${problem}: ${fix}`.replace(/\s*\n\s*/g, ' '));
+  }
+}
+
+export function settingFor(role: GeoRole): string {
+  return role === 'country' ? 'geoip.country' : 'geoip.asn';
+}
+
+function missingFileFix(role: GeoRole, isDefault: boolean): string {
+  const setting = settingFor(role);
+  if (!isDefault) return `correct ${setting}, or remove it to use the bundled database`;
+  return role === 'asn'
+    ? `run "npm run build-geoip" or set ${setting} to an MMDB file`
+    : `run "npm install" (it ships ${COUNTRY_DB_PACKAGE}) or set ${setting} to an MMDB file`;
+}
+
+function readProblem(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return 'not found';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'cannot be read (permission denied)';
+    default:
+      return `cannot be read (${err.code ?? err.message})`;
+  }
+}
+
+/** Why a buffer is not a usable MaxMind DB file, or null when it looks like one. */
+function formatProblem(db: Buffer): string | null {
+  if (db.length === 0) return 'is empty';
+  if (db[0] === 0x1f && db[1] === 0x8b) return 'is gzip-compressed';
+  const tailStart = Math.max(0, db.length - METADATA_MAX_BYTES);
+  if (db.lastIndexOf(METADATA_MARKER) < tailStart) {
+    // Legacy GeoIP .dat files end their structure info with 0xFFFFFF instead of a marker.
+    const tail = db.subarray(Math.max(0, db.length - 23));
+    return tail.includes(Buffer.from([0xff, 0xff, 0xff])) ? 'is a legacy GeoIP .dat database, not an MMDB' : 'is not a MaxMind DB file (no metadata marker)';
+  }
+  return null;
+}
+
+export class GeoDatabase {
+  readonly databaseType: string;
+  /** Unix seconds. */
+  readonly buildEpoch: number;
+  readonly ipVersion: number;
+
+  private constructor(
+    readonly role: GeoRole,
+    readonly path: string,
+    readonly schema: GeoSchema,
+    private readonly reader: Reader<Response>,
+  ) {
+    this.databaseType = reader.metadata.databaseType;
+    this.buildEpoch = Math.floor(reader.metadata.buildEpoch.getTime() / 1000);
+    this.ipVersion = reader.metadata.ipVersion;
+  }
+
+  get providesCountry(): boolean {
+    return SCHEMA_PROVIDES[this.schema].country;
+  }
+
+  get providesAsn(): boolean {
+    return SCHEMA_PROVIDES[this.schema].asn;
+  }
+
+  /** Opens synchronously; `isDefault` only changes the fix suggested when the file is missing. */
+  static open(role: GeoRole, path: string, isDefault: boolean): GeoDatabase {
+    const setting = settingFor(role);
+    const fix = `set ${setting} to an MMDB file (${SUPPORTED_FORMATS})`;
+    let db: Buffer;
+    try {
+      db = readFileSync(path);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new GeoDatabaseError(setting, path, readProblem(e), e.code === 'ENOENT' ? missingFileFix(role, isDefault) : fix);
+    }
+    const problem = formatProblem(db);
+    if (problem) throw new GeoDatabaseError(setting, path, problem, problem === 'is gzip-compressed' ? `gunzip it, or ${fix}` : fix);
+    let reader: Reader<Response>;
+    try {
+      reader = new Reader<Response>(db);
+    } catch (err) {
+      throw new GeoDatabaseError(setting, path, `is a damaged MaxMind DB file (${(err as Error).message})`, `download or rebuild it, or ${fix}`);
+    }
+    if (reader.metadata.binaryFormatMajorVersion !== 2) {
+      throw new GeoDatabaseError(setting, path, `uses MaxMind DB format ${reader.metadata.binaryFormatMajorVersion}.x, not 2.x`, fix);
+    }
+    let detection: ReturnType<typeof detectSchema>;
+    try {
+      detection = detectSchema(db, reader);
+    } catch (err) {
+      throw new GeoDatabaseError(setting, path, `is a damaged MaxMind DB file (${(err as Error).message})`, `download or rebuild it, or ${fix}`);
+    }
+    if (!detection) {
+      throw new GeoDatabaseError(setting, path, `has records of no known layout (database_type "${reader.metadata.databaseType}")`, `use a ${SUPPORTED_FORMATS} MMDB`);
+    }
+    const database = new GeoDatabase(role, path, detection.schema, reader);
+    if (role === 'country' && !database.providesCountry) {
+      throw new GeoDatabaseError(setting, path, `has no country data (its records are ${detection.schema})`, `set ${setting} to a country database and geoip.asn to this one`);
+    }
+    if (role === 'asn' && !database.providesAsn) {
+      throw new GeoDatabaseError(setting, path, `has no ASN data (its records are ${detection.schema})`, `set ${setting} to an ASN database (GeoLite2-ASN layout or IPinfo Lite)`);
+    }
+    return database;
+  }
+
+  /**
+   * Fields for one address. `v4` is the dotted form for IPv4 (also IPv4-mapped input, since many
+   * databases do not alias ::ffff:0:0/96), null for IPv6.
+   */
+  fields(v4: string | null, v6: string): GeoFields | null {
+    if (v4 === null && this.ipVersion === 4) return null;
+    const record: unknown = this.reader.get(v4 ?? v6);
+    return record === null || record === undefined ? null : extractFields(this.schema, record);
+  }
+}

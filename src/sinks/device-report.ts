@@ -1,0 +1,212 @@
+import type { JudgedFlow, VerdictKind } from '../policy/types';
+import type { PipelineSink, PipelineSummary } from './types';
+
+/** Per device, enough to say where it went; caps keep a hostile capture from growing the report. */
+const MAX_NAMES_PER_DEVICE = 40;
+const MAX_VIOLATIONS_PER_DEVICE = 50;
+const NAMES_SHOWN = 12;
+
+interface CountryTotals {
+  bytesOut: number;
+  bytesIn: number;
+  flows: number;
+}
+
+interface ViolationGroup {
+  remote: string;
+  country: string | null;
+  asn: number | null;
+  asOrg: string | null;
+  names: string[];
+  sni: string | null;
+  httpHost: string | null;
+  reason: string;
+  bytesOut: number;
+  bytesIn: number;
+  flows: number;
+}
+
+interface DeviceSummary {
+  ip: string;
+  mac: string | null;
+  hostname: string | null;
+  group: string | null;
+  bytesOut: number;
+  bytesIn: number;
+  flows: number;
+  verdicts: Record<VerdictKind, number>;
+  countries: Map<string, CountryTotals>;
+  names: Set<string>;
+  violations: Map<string, ViolationGroup>;
+  violationsDropped: number;
+}
+
+/** Label for flows with no country: local traffic, or a remote the databases don't know. */
+const LOCAL = '(local)';
+const UNKNOWN = '(unknown)';
+
+/**
+ * The replay report for a person: per device, which countries it reached through which names,
+ * how many bytes each way, and the violations first.
+ */
+export class DeviceReportSink implements PipelineSink {
+  private readonly devices = new Map<string, DeviceSummary>();
+  private summary: PipelineSummary | null = null;
+
+  onFlow({ flow, geo, verdict }: JudgedFlow): void {
+    let d = this.devices.get(flow.device.ip);
+    if (!d) {
+      d = {
+        ip: flow.device.ip,
+        mac: null,
+        hostname: null,
+        group: null,
+        bytesOut: 0,
+        bytesIn: 0,
+        flows: 0,
+        verdicts: { violation: 0, allowed: 0, local: 0, unknown: 0 },
+        countries: new Map(),
+        names: new Set(),
+        violations: new Map(),
+        violationsDropped: 0,
+      };
+      this.devices.set(flow.device.ip, d);
+    }
+    d.mac = flow.device.mac ?? d.mac;
+    d.hostname = flow.device.hostname ?? d.hostname;
+    d.group = flow.device.group ?? d.group;
+    d.bytesOut += flow.bytesOut;
+    d.bytesIn += flow.bytesIn;
+    d.flows++;
+    d.verdicts[verdict.verdict]++;
+    const where = verdict.verdict === 'local' ? LOCAL : (geo.country ?? UNKNOWN);
+    const c = d.countries.get(where) ?? { bytesOut: 0, bytesIn: 0, flows: 0 };
+    c.bytesOut += flow.bytesOut;
+    c.bytesIn += flow.bytesIn;
+    c.flows++;
+    d.countries.set(where, c);
+    for (const n of [...flow.names, flow.sni, flow.httpHost]) {
+      if (n && d.names.size < MAX_NAMES_PER_DEVICE) d.names.add(n);
+    }
+    if (verdict.verdict !== 'violation') return;
+    const remote = flow.remotePort === null ? `${flow.remoteIp} ${flow.proto}` : `${flow.remoteIp}:${flow.remotePort}/${flow.proto}`;
+    let v = d.violations.get(remote);
+    if (!v) {
+      if (d.violations.size >= MAX_VIOLATIONS_PER_DEVICE) {
+        d.violationsDropped++;
+        return;
+      }
+      v = {
+        remote,
+        country: geo.country,
+        asn: geo.asn,
+        asOrg: geo.asOrg,
+        names: flow.names,
+        sni: flow.sni,
+        httpHost: flow.httpHost,
+        reason: verdict.reason,
+        bytesOut: 0,
+        bytesIn: 0,
+        flows: 0,
+      };
+      d.violations.set(remote, v);
+    }
+    v.bytesOut += flow.bytesOut;
+    v.bytesIn += flow.bytesIn;
+    v.flows++;
+    if (v.names.length === 0 && flow.names.length) v.names = flow.names;
+    v.sni ??= flow.sni;
+    v.httpHost ??= flow.httpHost;
+  }
+
+  onEnd(summary: PipelineSummary): void {
+    this.summary = summary;
+  }
+
+  render(title: string, footer: readonly string[] = []): string {
+    const s = this.summary;
+    const lines: string[] = [`Geowarden report: ${title}`];
+    if (s) {
+      const span =
+        s.firstTimestampUs !== null && s.lastTimestampUs !== null
+          ? `${utc(s.firstTimestampUs)} to ${utc(s.lastTimestampUs)} UTC, `
+          : '';
+      lines.push(`  ${span}${s.packets.toLocaleString('en-US')} packets, ${bytes(s.bytes)}`);
+      const devicesWithViolations = [...this.devices.values()].filter((d) => d.verdicts.violation > 0).length;
+      lines.push(
+        `  ${this.devices.size} devices, ${s.flows.toLocaleString('en-US')} flows, ` +
+          `${s.violations} violating flows on ${devicesWithViolations} device${devicesWithViolations === 1 ? '' : 's'}`,
+      );
+      const errs = Object.entries(s.decodeErrors.byLayer).filter(([, n]) => n > 0);
+      if (errs.length || s.decodeErrors.unsupportedLinkType) {
+        const parts = errs.map(([l, n]) => `${l} ${n}`);
+        if (s.decodeErrors.unsupportedLinkType) parts.push(`unsupported link type ${s.decodeErrors.unsupportedLinkType}`);
+        lines.push(`  skipped malformed: ${parts.join(', ')}`);
+      }
+    }
+    const ordered = [...this.devices.values()].sort(
+      (a, b) =>
+        violationBytes(b) - violationBytes(a) || b.verdicts.violation - a.verdicts.violation || b.bytesOut + b.bytesIn - (a.bytesOut + a.bytesIn),
+    );
+    for (const d of ordered) lines.push('', ...renderDevice(d));
+    if (footer.length) lines.push('', ...footer);
+    return lines.join('\n') + '\n';
+  }
+}
+
+function renderDevice(d: DeviceSummary): string[] {
+  const who = [d.hostname ?? '(no name)', d.ip, d.mac ?? 'mac unknown'].join('  ');
+  const flag = d.verdicts.violation > 0 ? '  [VIOLATION]' : '';
+  const out = [`${who}${d.group ? `  group ${d.group}` : ''}${flag}`];
+  out.push(`  traffic: up ${bytes(d.bytesOut)}, down ${bytes(d.bytesIn)} in ${d.flows} flow${d.flows === 1 ? '' : 's'}`);
+  if (d.violations.size) {
+    out.push('  violations:');
+    const vs = [...d.violations.values()].sort((a, b) => b.bytesOut + b.bytesIn - (a.bytesOut + a.bytesIn));
+    for (const v of vs) {
+      const as = v.asn !== null ? `  AS${v.asn}${v.asOrg ? ` ${v.asOrg}` : ''}` : '';
+      out.push(`    ${v.country ?? '??'}  ${v.remote}${as}`);
+      if (v.names.length) out.push(`      names: ${v.names.join(' -> ')}`);
+      if (v.sni && !v.names.includes(v.sni)) out.push(`      tls sni: ${v.sni}`);
+      if (v.httpHost && !v.names.includes(v.httpHost)) out.push(`      http host: ${v.httpHost}`);
+      out.push(`      up ${bytes(v.bytesOut)}, down ${bytes(v.bytesIn)} in ${v.flows} flow${v.flows === 1 ? '' : 's'}; rule: ${v.reason}`);
+    }
+    if (d.violationsDropped) out.push(`    (+${d.violationsDropped} more violating flows to other remotes)`);
+  }
+  const countries = [...d.countries.entries()].sort((a, b) => b[1].bytesOut + b[1].bytesIn - (a[1].bytesOut + a[1].bytesIn));
+  out.push(
+    `  countries: ${countries
+      .map(([cc, t]) => `${cc} up ${bytes(t.bytesOut)} down ${bytes(t.bytesIn)} (${t.flows})`)
+      .join('; ')}`,
+  );
+  if (d.names.size) {
+    const names = [...d.names];
+    const more = names.length > NAMES_SHOWN ? ` (+${names.length - NAMES_SHOWN} more)` : '';
+    out.push(`  names: ${names.slice(0, NAMES_SHOWN).join(', ')}${more}`);
+  }
+  const verdicts = (Object.entries(d.verdicts) as Array<[VerdictKind, number]>).filter(([, n]) => n > 0);
+  out.push(`  verdicts: ${verdicts.map(([v, n]) => `${v} ${n}`).join(', ')}`);
+  return out;
+}
+
+function violationBytes(d: DeviceSummary): number {
+  let n = 0;
+  for (const v of d.violations.values()) n += v.bytesOut + v.bytesIn;
+  return n;
+}
+
+function utc(us: number): string {
+  return new Date(Math.floor(us / 1000)).toISOString().replace('T', ' ').slice(0, 19);
+}
+
+/** Decimal units, as network people count traffic. */
+export function bytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = -1;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
