@@ -507,6 +507,8 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
   }
 
   const resolved = new Set<number>();
+  const knownV4: number[][] = Array.from({ length: nDevices }, () => []);
+  const knownV6: number[][] = Array.from({ length: nDevices }, () => []);
   let emitted = 0;
   let dnsPackets = 0;
   let v6Packets = 0;
@@ -519,12 +521,17 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
     if (dnsPackets < dnsShare * emitted - 50) {
       const dev = rng.int(nDevices);
       const key = pickRemote(nV4);
+      if (!resolved.has(dev * (nRemotes + 1) + key)) knownV4[dev]!.push(key);
       resolved.add(dev * (nRemotes + 1) + key);
       return dnsFlow(dev, key);
     }
     const v6 = nV6 > 0 && v6Devices.length > 0 && v6Packets < ipv6Share * emitted;
     const dev = v6 ? v6Devices[rng.int(v6Devices.length)]! : rng.int(nDevices);
-    const idx = pickRemote(v6 ? nV6 : nV4);
+    // Devices mostly return to hosts they resolved before (answers are cached for their TTL);
+    // they look up new ones while the resolver share is below target.
+    const known = (v6 ? knownV6 : knownV4)[dev]!;
+    const reuse = known.length > 0 && dnsPackets >= dnsShare * emitted;
+    const idx = reuse ? known[rng.int(known.length)]! : pickRemote(v6 ? nV6 : nV4);
     const key = v6 ? -1 - idx : idx;
     const tcpFlow = rng.float() < 0.8;
     let sport: number;
@@ -560,6 +567,7 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
     const rkey = dev * (nRemotes + 1) + (v6 ? nV4 + idx : idx);
     if (!resolved.has(rkey) && rng.float() < 0.95) {
       resolved.add(rkey);
+      known.push(idx);
       const d = dnsFlow(dev, key);
       d.next = f;
       return d;
@@ -587,9 +595,11 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
         if (kind === K_UDP) {
           // Datagrams look like QUIC (RFC 9000 §17): long header first, then short headers. This
           // also keeps heuristic dissectors (RTP/RTCP want version bits 10) off random bytes.
+          // The second byte (start of the connection id) is fixed too, for the same reason.
           const first = f.at === 1 ? 0xc3 : 0x40 | (block[off]! & 0x3f);
-          pSum += (first - block[off]!) << 8;
+          pSum += ((first << 8) | 0x9a) - ((block[off]! << 8) | block[off + 1]!);
           scratch[H] = first;
+          scratch[H + 1] = 0x9a;
         }
       } else if (kind === K_TCP_SPECIAL || kind === K_TCP_SPECIAL2) {
         const p = kind === K_TCP_SPECIAL ? f.special! : f.special2!;

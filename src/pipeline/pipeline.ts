@@ -17,6 +17,10 @@ import type { PipelineSink, PipelineSummary } from '../sinks/types';
 /** Housekeeping (flow expiry, DNS cache expiry) runs at most this often, in capture time. */
 const HOUSEKEEPING_INTERVAL_US = 1_000_000;
 const DNS_EXPIRY_INTERVAL_US = 60_000_000;
+function isLinkOnly(pkt: DecodedPacket): boolean {
+  return (pkt.src[2] === 0xffff && pkt.src[3] === 0 && pkt.src[0] === 0) || (pkt.dst[2] === 0xffff && pkt.dst[3] === 0xffffffff && pkt.dst[0] === 0);
+}
+
 /** DHCP message types, RFC 2132 §9.6. */
 const DHCP_REQUEST = 3;
 const DHCP_ACK = 5;
@@ -94,7 +98,9 @@ export class Pipeline {
       if (this.firstUs === null) this.firstUs = ts;
       if (ts >= this.nextHousekeepingUs) this.housekeeping(ts);
     }
-    if (pkt.protocol === IPPROTO_UDP && pkt.payloadLength > 0 && !pkt.isLaterFragment) this.inspectUdp(pkt);
+    if (pkt.protocol === IPPROTO_UDP && pkt.payloadLength > 0 && !pkt.isLaterFragment && this.inspectUdp(pkt)) return;
+    // Limited broadcast and packets from 0.0.0.0 never leave the link: not a flow to anywhere.
+    if (isLinkOnly(pkt)) return;
     this.flows.observe(pkt);
   };
 
@@ -127,7 +133,8 @@ export class Pipeline {
     };
   }
 
-  private inspectUdp(pkt: DecodedPacket): void {
+  /** DNS and DHCP payloads; true for DHCP, which names devices but is not itself tracked as a flow. */
+  private inspectUdp(pkt: DecodedPacket): boolean {
     const sport = pkt.srcPort;
     const dport = pkt.dstPort;
     if (sport === 53) {
@@ -141,7 +148,9 @@ export class Pipeline {
         const ip = msg.messageType === DHCP_ACK ? msg.yourIp : msg.messageType === DHCP_REQUEST ? (msg.requestedIp ?? msg.clientIp) : 0;
         this.devices.learnDhcp({ clientMac: msg.clientMac, hostname: msg.hostname, ip: ip ? formatV4(ip) : null });
       }
+      return true;
     }
+    return false;
   }
 
   private housekeeping(nowUs: number): void {

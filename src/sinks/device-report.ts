@@ -28,6 +28,8 @@ interface ViolationGroup {
 
 interface DeviceSummary {
   ip: string;
+  /** Other addresses of the same device (IPv4 and IPv6 of one named MAC). */
+  otherIps: Set<string>;
   mac: string | null;
   hostname: string | null;
   group: string | null;
@@ -54,10 +56,14 @@ export class DeviceReportSink implements PipelineSink {
   private summary: PipelineSummary | null = null;
 
   onFlow({ flow, geo, verdict }: JudgedFlow): void {
-    let d = this.devices.get(flow.device.ip);
+    // One entry per device, not per address: a named MAC with IPv4 and IPv6 addresses is one
+    // device. Unnamed MACs stay per IP, since a downstream router puts many hosts behind one MAC.
+    const key = flow.device.hostname && flow.device.mac ? `${flow.device.mac}|${flow.device.hostname}` : flow.device.ip;
+    let d = this.devices.get(key);
     if (!d) {
       d = {
         ip: flow.device.ip,
+        otherIps: new Set(),
         mac: null,
         hostname: null,
         group: null,
@@ -70,8 +76,9 @@ export class DeviceReportSink implements PipelineSink {
         violations: new Map(),
         violationsDropped: 0,
       };
-      this.devices.set(flow.device.ip, d);
+      this.devices.set(key, d);
     }
+    if (flow.device.ip !== d.ip) d.otherIps.add(flow.device.ip);
     d.mac = flow.device.mac ?? d.mac;
     d.hostname = flow.device.hostname ?? d.hostname;
     d.group = flow.device.group ?? d.group;
@@ -155,7 +162,7 @@ export class DeviceReportSink implements PipelineSink {
 }
 
 function renderDevice(d: DeviceSummary): string[] {
-  const who = [d.hostname ?? '(no name)', d.ip, d.mac ?? 'mac unknown'].join('  ');
+  const who = [d.hostname ?? '(no name)', [d.ip, ...d.otherIps].join(', '), d.mac ?? 'mac unknown'].join('  ');
   const flag = d.verdicts.violation > 0 ? '  [VIOLATION]' : '';
   const out = [`${who}${d.group ? `  group ${d.group}` : ''}${flag}`];
   out.push(`  traffic: up ${bytes(d.bytesOut)}, down ${bytes(d.bytesIn)} in ${d.flows} flow${d.flows === 1 ? '' : 's'}`);
