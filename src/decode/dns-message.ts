@@ -75,7 +75,13 @@ export function dnsRcodeName(rcode: number): string {
 /** Longest TXT / unknown-type text kept in an answer: enough to recognise, short enough to log. */
 const MAX_DATA_TEXT = 256;
 
-export function decodeDnsMessage(buf: Buffer, off: number, len: number): DnsMessage | 'malformed' {
+/**
+ * Decodes the message in buf[off, off+len). `truncated` says the capture cut the datagram (the
+ * caller knows: capturedLength < wireLength): the answers before the cut are then returned
+ * instead of 'malformed', since a snaplen-cut packet is normal input. Without it, every record
+ * the header counts must be present and well-formed.
+ */
+export function decodeDnsMessage(buf: Buffer, off: number, len: number, truncated = false): DnsMessage | 'malformed' {
   if (!(off >= 0) || !(len >= 0)) return 'malformed';
   const end = Math.min(off + len, buf.length);
   if (end - off < 12) return 'malformed';
@@ -111,22 +117,9 @@ export function decodeDnsMessage(buf: Buffer, off: number, len: number): DnsMess
   if (opcode !== 0) return msg;
 
   for (let i = 0; i < ancount; i++) {
-    const name = readName(buf, base, end, p, cur);
-    if (name === null) return 'malformed';
-    p = cur.next;
-    if (p + 10 > end) return 'malformed';
-    const type = u16(buf, p);
-    let ttl = u32(buf, p + 4);
-    const rdlen = u16(buf, p + 8);
-    const rdStart = p + 10;
-    const rdEnd = rdStart + rdlen;
-    if (rdEnd > end) return 'malformed';
-    const data = rdataText(buf, base, type, rdStart, rdEnd, cur);
-    if (data === null) return 'malformed';
-    // RFC 2181 §8: a TTL with the top bit set is treated as zero.
-    if (ttl > 0x7fffffff) ttl = 0;
-    msg.answers.push({ name, type: dnsTypeName(type), data, ttl });
-    p = rdEnd;
+    const next = readAnswer(buf, base, end, p, cur, msg.answers);
+    if (next < 0) return truncated ? msg : 'malformed';
+    p = next;
   }
 
   // Authority and additional sections: only framing, to find OPT's extended RCODE bits. A
@@ -144,6 +137,25 @@ export function decodeDnsMessage(buf: Buffer, off: number, len: number): DnsMess
     p = rdEnd;
   }
   return msg;
+}
+
+/** Reads one resource record at `p` into `answers`; returns the offset after it, or -1. */
+function readAnswer(buf: Buffer, base: number, end: number, p: number, cur: NameCursor, answers: DnsAnswer[]): number {
+  const name = readName(buf, base, end, p, cur);
+  if (name === null) return -1;
+  p = cur.next;
+  if (p + 10 > end) return -1;
+  const type = u16(buf, p);
+  let ttl = u32(buf, p + 4);
+  const rdStart = p + 10;
+  const rdEnd = rdStart + u16(buf, p + 8);
+  if (rdEnd > end) return -1;
+  const data = rdataText(buf, base, type, rdStart, rdEnd, cur);
+  if (data === null) return -1;
+  // RFC 2181 §8: a TTL with the top bit set is treated as zero.
+  if (ttl > 0x7fffffff) ttl = 0;
+  answers.push({ name, type: dnsTypeName(type), data, ttl });
+  return rdEnd;
 }
 
 /** The answer's data in short text form, or null when the RDATA is malformed for its type. */

@@ -345,8 +345,9 @@ export function tcp(o: {
   seg.writeUInt16BE(o.dstPort, 2);
   seg.writeUInt32BE((o.seq ?? 0) >>> 0, 4);
   const flags = tcpFlagBits(o.flags);
-  // A zero ack with ACK clear is what stacks send; Wireshark flags a non-zero one as odd.
-  seg.writeUInt32BE(flags & 0x10 ? (o.ack ?? 0) >>> 0 : 0, 8);
+  // Written as given even without ACK, so hostile tests can set it; RFC 9293 §3.1 says senders
+  // leave it zero then, and Wireshark warns about a non-zero one.
+  seg.writeUInt32BE((o.ack ?? 0) >>> 0, 8);
   seg[12] = (hlen / 4) << 4;
   seg[13] = flags;
   seg.writeUInt16BE(o.window ?? 64240, 14);

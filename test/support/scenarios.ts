@@ -272,7 +272,7 @@ class TcpConn {
     const seq = fromClient ? this.cSeq : this.sSeq;
     const ack = fromClient ? this.sSeq : this.cSeq;
     const window = flags.includes('S') ? (fromClient ? 64240 : 65160) : fromClient ? 502 : 509;
-    const t = tcp({ src: a.ip, dst: b.ip, srcPort: a.port, dstPort: b.port, seq, ack, flags, payload, window, options });
+    const t = tcp({ src: a.ip, dst: b.ip, srcPort: a.port, dstPort: b.port, seq, ack: flags.includes('A') ? ack : 0, flags, payload, window, options });
     this.emit(ipPacket(this.ids, a.ip, b.ip, IPPROTO_TCP, t, fromClient ? this.clientTtl : this.serverTtl), fromClient, gapUs);
     const advance = (payload?.length ?? 0) + (flags.includes('S') ? 1 : 0) + (flags.includes('F') ? 1 : 0);
     if (fromClient) this.cSeq = (this.cSeq + advance) >>> 0;
