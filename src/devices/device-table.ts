@@ -13,6 +13,9 @@ export interface DhcpObservation {
 
 export interface DeviceRecord {
   ip: string;
+  /** MAC as a number (NO_MAC when unknown) and the naming generation it was resolved at. */
+  macNumber: number;
+  namedAt: number;
   mac: string | null;
   hostname: string | null;
   group: string | null;
@@ -50,6 +53,8 @@ export class DeviceTable {
   private readonly inventoryByIp = new Map<string, InventoryName>();
   private readonly maxDevices: number;
   private evictions = 0;
+  /** Bumped whenever DHCP teaches something, so touch() re-resolves names only when they may differ. */
+  private generation = 0;
 
   constructor(opts: DeviceTableOptions) {
     this.maxDevices = opts.maxDevices;
@@ -67,6 +72,7 @@ export class DeviceTable {
   }
 
   learnDhcp(obs: DhcpObservation): void {
+    this.generation++;
     if (obs.hostname) setBounded(this.dhcpHostnameByMac, obs.clientMac, obs.hostname, this.maxDevices);
     if (obs.ip && obs.ip !== '0.0.0.0') {
       setBounded(this.dhcpMacByIp, obs.ip, obs.clientMac, this.maxDevices);
@@ -88,12 +94,13 @@ export class DeviceTable {
           this.evictions++;
         }
       }
-      rec = { ip, mac: null, hostname: null, group: null, firstSeenUs: timestampUs, lastSeenUs: timestampUs, flows: 0 };
+      rec = { ip, macNumber: NO_MAC, namedAt: -1, mac: null, hostname: null, group: null, firstSeenUs: timestampUs, lastSeenUs: timestampUs, flows: 0 };
     }
     this.devices.set(ip, rec);
-    rec.lastSeenUs = Math.max(rec.lastSeenUs, timestampUs);
+    if (timestampUs > rec.lastSeenUs) rec.lastSeenUs = timestampUs;
     rec.flows++;
-    this.describeInto(rec, mac);
+    // Called once per finished flow: resolve names only when something they depend on changed.
+    if (rec.namedAt !== this.generation || (mac !== NO_MAC && mac !== rec.macNumber)) this.describeInto(rec, mac);
     return rec;
   }
 
@@ -110,9 +117,13 @@ export class DeviceTable {
   }
 
   private describeInto(rec: DeviceRecord, seenMac: number): void {
-    let mac = seenMac !== NO_MAC ? seenMac : rec.mac ? parseMac(rec.mac) : null;
+    rec.namedAt = this.generation;
+    let mac: number | null = seenMac !== NO_MAC ? seenMac : rec.macNumber !== NO_MAC ? rec.macNumber : null;
     if (mac === null) mac = this.dhcpMacByIp.get(rec.ip) ?? null;
-    if (mac !== null) rec.mac = formatMac(mac);
+    if (mac !== null && mac !== rec.macNumber) {
+      rec.macNumber = mac;
+      rec.mac = formatMac(mac);
+    }
     const inv = (mac !== null ? this.inventoryByMac.get(mac) : undefined) ?? this.inventoryByIp.get(rec.ip);
     if (inv) {
       rec.hostname = inv.name;

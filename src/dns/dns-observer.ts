@@ -1,6 +1,6 @@
 import type { DecodeErrorCounts } from '../decode/types';
 import { decodeDnsMessage, svcbHints } from '../decode/dns-message';
-import { formatAddress, parseAddress, type Words } from '../net/address';
+import { formatAddress, parseAddress, parseV4, type Words } from '../net/address';
 import { addressKeyOf, chainsFromAnswers, type AddressKey, type DnsAnswerCache } from './dns-answer-cache';
 import type { DnsResponse } from './types';
 
@@ -57,6 +57,7 @@ export class DnsObserver {
 
 /** Same key the flow stage derives from packet addresses, so answers and flows meet. */
 function textAddressKey(text: string): AddressKey | null {
+  if (text.indexOf(':') < 0) return parseV4(text);
   const w = parseAddress(text);
   return w ? addressKeyOf(w) : null;
 }

@@ -3,7 +3,7 @@
  * two MMDB files whose layout is recognized from their records.
  */
 import type { GeoipConfig } from '../config/types';
-import { CidrSet, NEVER_FOREIGN_NETWORKS, formatV4, isV4Mapped, parseAddress } from '../net/address';
+import { CidrSet, NEVER_FOREIGN_NETWORKS, formatV4, isV4Mapped, parseAddress, parseV4, setV4 } from '../net/address';
 import { defaultAsnDbPath, defaultCountryDbPath } from './default-paths';
 import { GeoDatabase, GeoRole } from './geo-database';
 import { CacheStats, LookupCache } from './lookup-cache';
@@ -34,20 +34,22 @@ export interface GeoDatabaseInfo {
   buildEpoch: number;
 }
 
+/** Reused by resolve() for dotted quads; never escapes it. */
+const SCRATCH = new Uint32Array(4);
 const SPECIAL_NETWORKS = CidrSet.parse([...NEVER_FOREIGN_NETWORKS]);
 
 const SPECIAL: GeoInfo = Object.freeze({ country: null, registeredCountry: null, asn: null, asOrg: null, special: true });
 const UNKNOWN: GeoInfo = Object.freeze({ country: null, registeredCountry: null, asn: null, asOrg: null, special: false });
 
 export class GeoResolver implements GeoLookup {
-  private readonly cache: LookupCache<GeoInfo>;
+  private readonly cache: LookupCache<GeoInfo, number | string>;
 
   private constructor(
     private readonly countryDb: GeoDatabase,
     private readonly asnDb: GeoDatabase | null,
     cacheSize: number,
   ) {
-    this.cache = new LookupCache<GeoInfo>(cacheSize);
+    this.cache = new LookupCache<GeoInfo, number | string>(cacheSize);
   }
 
   /** Opens and checks the databases synchronously; throws GeoDatabaseError when one is unusable. */
@@ -65,18 +67,28 @@ export class GeoResolver implements GeoLookup {
 
   /** Results are frozen and shared between callers. Text that is not an address yields all-null. */
   lookup(ip: string): GeoInfo {
-    const cached = this.cache.get(ip);
+    // IPv4 keys as numbers: hashing fresh address strings dominated the cache's cost.
+    const key = ip.indexOf(':') < 0 ? (parseV4(ip) ?? ip) : ip;
+    const cached = this.cache.get(key);
     if (cached) return cached;
     const info = this.resolve(ip);
-    this.cache.set(ip, info);
+    this.cache.set(key, info);
     return info;
   }
 
   private resolve(ip: string): GeoInfo {
-    const words = parseAddress(ip);
+    // Dotted quads (most lookups) skip the general parser and keep their text for the reader.
+    const plainV4 = ip.indexOf(':') < 0 ? parseV4(ip) : null;
+    let words: Uint32Array | null;
+    if (plainV4 !== null) {
+      words = SCRATCH;
+      setV4(words, plainV4);
+    } else {
+      words = parseAddress(ip);
+    }
     if (!words) return UNKNOWN;
     if (SPECIAL_NETWORKS.contains(words)) return SPECIAL;
-    const v4 = isV4Mapped(words) ? formatV4(words[3]!) : null;
+    const v4 = plainV4 !== null ? ip : isV4Mapped(words) ? formatV4(words[3]!) : null;
     const located = this.countryDb.fields(v4, ip);
     let asn = located?.asn ?? null;
     let asOrg = located?.asOrg ?? null;

@@ -10,8 +10,8 @@ export interface CacheStats {
   capacity: number;
 }
 
-export class LookupCache<V> {
-  private readonly entries = new Map<string, V>();
+export class LookupCache<V, K = string> {
+  private readonly entries = new Map<K, V>();
   private hits = 0;
   private misses = 0;
   private evictions = 0;
@@ -21,7 +21,7 @@ export class LookupCache<V> {
     if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`cache size must be a whole number >= 0, not ${capacity}`);
   }
 
-  get(key: string): V | undefined {
+  get(key: K): V | undefined {
     const value = this.entries.get(key);
     if (value === undefined) {
       this.misses++;
@@ -33,10 +33,10 @@ export class LookupCache<V> {
     return value;
   }
 
-  set(key: string, value: V): void {
+  set(key: K, value: V): void {
     if (this.capacity === 0) return;
-    if (this.entries.has(key)) this.entries.delete(key);
-    else if (this.entries.size >= this.capacity) {
+    // Callers set only after a miss, so the key is new: no has() probe needed.
+    if (this.entries.size >= this.capacity) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) {
         this.entries.delete(oldest.value);

@@ -55,17 +55,28 @@ export function formatAddress(w: Words): string {
   return isV4Mapped(w) ? formatV4(w[3]!) : formatV6(w);
 }
 
+/** Dotted-quad to number without allocating (DNS answers are parsed with it per record). */
 export function parseV4(text: string): number | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
   let value = 0;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) return null;
-    const n = Number(part);
-    if (n > 255) return null;
-    value = value * 256 + n;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return null;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else {
+      return null;
+    }
   }
-  return value >>> 0;
+  if (dots !== 3 || digits === 0) return null;
+  return (value * 256 + part) >>> 0;
 }
 
 /** Parses an IPv4 or IPv6 address into words; null when it is not an address. */

@@ -1,0 +1,77 @@
+/**
+ * `npm run bench`: generates a synthetic gateway capture (1M packets, 200 devices, 50k remote
+ * addresses, ~3% DNS, ~5% IPv6) and measures `geowarden replay` on it: packets/s and peak RSS,
+ * next to the bare libpcap read loop. Options: --packets N, --runs N, --keep.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generateGatewayCapture } from './gateway-capture';
+
+interface ChildResult {
+  mode: string;
+  frames: number;
+  seconds: number;
+  maxRssMiB: number;
+}
+
+const root = path.resolve(__dirname, '..', '..');
+const args = process.argv.slice(2);
+const flag = (name: string, def: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const packets = flag('--packets', 1_000_000);
+const runs = flag('--runs', 3);
+
+function measure(mode: 'pipeline' | 'raw', file: string): ChildResult {
+  const child = path.join(__dirname, 'replay-child.js');
+  const r = spawnSync(process.execPath, [child, mode, file], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const last = r.stderr.trim().split('\n').at(-1) ?? '';
+  if (r.status !== 0 || !last.startsWith('{')) throw new Error(`${mode} run failed (exit ${r.status}): ${r.stderr.trim()}`);
+  return JSON.parse(last) as ChildResult;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const dir = path.join(root, 'bench-out');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `gateway-${packets}.pcap`);
+  const stamp = `${file}.json`;
+  let gen: { packets: number; bytes: number; seconds: number };
+  if (existsSync(file) && existsSync(stamp)) {
+    gen = JSON.parse(readFileSync(stamp, 'utf8')) as typeof gen;
+    process.stderr.write(`reusing ${path.relative(root, file)} (${gen.packets} packets)\n`);
+  } else {
+    process.stderr.write(`generating ${path.relative(root, file)} ...\n`);
+    gen = await generateGatewayCapture(file, { packets });
+    writeFileSync(stamp, JSON.stringify(gen));
+  }
+  const raw: ChildResult[] = [];
+  const pipe: ChildResult[] = [];
+  for (let i = 0; i < runs; i++) {
+    raw.push(measure('raw', file));
+    pipe.push(measure('pipeline', file));
+  }
+  const rawSecs = median(raw.map((r) => r.seconds));
+  const pipeSecs = median(pipe.map((r) => r.seconds));
+  const lines = [
+    `Geowarden replay benchmark (${os.cpus()[0]?.model ?? 'cpu'}, node ${process.versions.node}, ${runs} runs, median)`,
+    `  capture: ${gen.packets.toLocaleString('en-US')} packets, ${(gen.bytes / 1e6).toFixed(0)} MB (generated in ${gen.seconds.toFixed(1)} s)`,
+    `  libpcap read loop only:   ${(gen.packets / rawSecs / 1e6).toFixed(2)} M packets/s  (${rawSecs.toFixed(2)} s, peak RSS ${Math.max(...raw.map((r) => r.maxRssMiB)).toFixed(0)} MiB)`,
+    `  geowarden replay report:  ${(gen.packets / pipeSecs / 1e6).toFixed(2)} M packets/s  (${pipeSecs.toFixed(2)} s, peak RSS ${Math.max(...pipe.map((r) => r.maxRssMiB)).toFixed(0)} MiB)`,
+    `  targets: >= 1.00 M packets/s, peak RSS < 300 MiB`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (args.includes('--clean')) rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.message}\n`);
+  process.exitCode = 1;
+});
