@@ -14,15 +14,18 @@ import {
   checkCidr,
   checkCountryEntry,
   checkExistingFile,
+  checkListenAddress,
+  checkOneOf,
   checkText,
   ConfigError,
   type ConfigProblem,
+  LOG_LEVELS,
   problemsFromZod,
   type RawConfig,
   readYamlFile,
   validate,
 } from './schema';
-import type { Config, CountryRules, ExceptionsConfig } from './types';
+import type { Config, CountryRules, ExceptionsConfig, GeoipSourceConfig, GeoipUpdateConfig, SecretSource } from './types';
 
 export { ConfigError, type ConfigProblem, formatProblem } from './schema';
 
@@ -48,7 +51,7 @@ export function defaultConfig(): Config {
     },
     dns: { maxEntries: 200000, graceS: 3600, minTtlS: 60 },
     devices: { maxDevices: 10000, inventory: [] },
-    geoip: { country: null, asn: null, cacheSize: 100000 },
+    geoip: { country: null, asn: null, cacheSize: 100000, update: null },
     policy: {
       jurisdictionsFile: null,
       unknownCountry: 'unknown',
@@ -56,6 +59,11 @@ export function defaultConfig(): Config {
       exceptions: { domains: [], asns: [], cidrs: [] },
       groups: [],
     },
+    // Loopback: the endpoints are unauthenticated until a web config adds TLS and basic auth.
+    server: { listen: '127.0.0.1:9847', webConfigFile: null },
+    daemon: { user: null, group: null },
+    log: { level: 'info' },
+    metrics: { cardinalityLimit: 500 },
   };
 }
 
@@ -126,7 +134,7 @@ function exceptions(raw: { domains?: string[] | null; asns?: number[] | null; ci
 
 function toConfig(raw: RawConfig, file: string): Config {
   const d = defaultConfig();
-  const { capture, flows, dns, devices, geoip, policy } = raw;
+  const { capture, flows, dns, devices, geoip, policy, server, daemon } = raw;
   return {
     sourceFile: file,
     instance: raw.instance ?? d.instance,
@@ -163,6 +171,7 @@ function toConfig(raw: RawConfig, file: string): Config {
       country: geoip?.country ?? null,
       asn: geoip?.asn ?? null,
       cacheSize: geoip?.cache_size ?? d.geoip.cacheSize,
+      update: geoip?.update ? geoipUpdate(geoip.update) : null,
     },
     policy: {
       jurisdictionsFile: policy?.jurisdictions_file ?? null,
@@ -181,6 +190,66 @@ function toConfig(raw: RawConfig, file: string): Config {
         exceptions: exceptions(g.exceptions),
       })),
     },
+    server: {
+      listen: server?.listen ?? d.server.listen,
+      webConfigFile: server?.web_config_file ?? d.server.webConfigFile,
+    },
+    daemon: { user: daemon?.user ?? null, group: daemon?.group ?? null },
+    log: { level: raw.log?.level ?? d.log.level },
+    metrics: { cardinalityLimit: raw.metrics?.cardinality_limit ?? d.metrics.cardinalityLimit },
+  };
+}
+
+/** Defaults of geoip.update, which is off unless the key is present. */
+export const GEOIP_UPDATE_DEFAULTS: Omit<GeoipUpdateConfig, 'sources'> = {
+  // Wednesday 04:17: MaxMind publishes GeoLite2 on Tuesdays and Fridays; an odd minute spreads
+  // the load that every installation copying "0 4" would put on the providers.
+  schedule: '17 4 * * 3',
+  // systemd's StateDirectory=geowarden creates /var/lib/geowarden writable by the service user.
+  directory: '/var/lib/geowarden/geoip',
+  watchFiles: true,
+  timeoutS: 300,
+  maxSizeBytes: 256 * 1024 * 1024,
+};
+
+type RawGeoipUpdate = NonNullable<NonNullable<RawConfig['geoip']>['update']>;
+type RawGeoipSource = NonNullable<RawGeoipUpdate['sources']>[number];
+
+function secret(value: string | undefined, file: string | undefined): SecretSource {
+  // The schema guarantees exactly one of the two.
+  return file !== undefined ? { file } : { value: value ?? '' };
+}
+
+function geoipSource(s: RawGeoipSource): GeoipSourceConfig {
+  const baseUrl = s.base_url ?? null;
+  switch (s.kind) {
+    case 'maxmind':
+      return {
+        role: s.role,
+        kind: 'maxmind',
+        editionId: s.edition_id ?? (s.role === 'country' ? 'GeoLite2-Country' : 'GeoLite2-ASN'),
+        accountId: s.account_id ?? '',
+        licenseKey: secret(s.license_key, s.license_key_file),
+        baseUrl,
+      };
+    case 'dbip':
+      return { role: s.role, kind: 'dbip', baseUrl };
+    case 'ipinfo':
+      return { role: s.role, kind: 'ipinfo', token: secret(s.token, s.token_file), baseUrl };
+    case 'url':
+      return { role: s.role, kind: 'url', url: s.url ?? '' };
+  }
+}
+
+function geoipUpdate(raw: RawGeoipUpdate): GeoipUpdateConfig {
+  const d = GEOIP_UPDATE_DEFAULTS;
+  return {
+    schedule: raw.schedule ?? d.schedule,
+    directory: raw.directory ?? d.directory,
+    sources: (raw.sources ?? []).map(geoipSource),
+    watchFiles: raw.watch_files ?? d.watchFiles,
+    timeoutS: raw.timeout ?? d.timeoutS,
+    maxSizeBytes: raw.max_size ?? d.maxSizeBytes,
   };
 }
 
@@ -192,6 +261,8 @@ export interface ConfigOverrides {
   geoipAsn?: string;
   interfaces?: string[];
   bpf?: string;
+  listen?: string;
+  logLevel?: string;
 }
 
 /** Command-line flags whose values are checked like the YAML keys they replace. */
@@ -203,6 +274,8 @@ export const OVERRIDE_FLAGS = {
   geoipAsn: '--geoip-asn',
   interfaces: '--interface',
   bpf: '--bpf',
+  listen: '--listen',
+  logLevel: '--log-level',
 } as const satisfies Record<keyof ConfigOverrides, string>;
 
 /** Flags may repeat or carry comma-separated lists ("CN,RU"); both read the same. */
@@ -255,6 +328,8 @@ export function applyOverrides(config: Config, overrides: ConfigOverrides): Conf
     next.capture.interfaces = checkAll('interfaces', splitListFlag(overrides.interfaces), checkText({ allowEmpty: false }));
   }
   if (overrides.bpf !== undefined) next.capture.bpf = checkAll('bpf', [overrides.bpf], checkText({ allowEmpty: true }))[0] ?? '';
+  if (overrides.listen !== undefined) next.server.listen = checkAll('listen', [overrides.listen], checkListenAddress)[0] ?? next.server.listen;
+  if (overrides.logLevel !== undefined) next.log.level = checkAll('logLevel', [overrides.logLevel], checkOneOf(LOG_LEVELS))[0] ?? next.log.level;
 
   if (problems.length > 0) throw new ConfigError(problems);
   return next;

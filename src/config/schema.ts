@@ -11,6 +11,7 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { domainToASCII } from 'node:url';
 import { type Document, isNode, parseDocument } from 'yaml';
+import { validateDetailed as validateCron } from 'node-cron';
 import { z } from 'zod';
 import { formatAddress, formatMac, parseAddress, parseCidr, parseMac } from '../net/address';
 import { isCountryCode, RESERVED_CODE_HINTS } from '../policy/iso3166';
@@ -200,6 +201,114 @@ export function checkExistingFile(baseDir: string): Check<string> {
   };
 }
 
+export interface ListenAddress {
+  /** Null listens on every address. IPv6 literals come without brackets. */
+  host: string | null;
+  port: number;
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** `host:port`, `[v6]:port` or `:port`, the form Prometheus exporters take for --web.listen-address. */
+export function parseListenAddress(text: string): ListenAddress | null {
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  if (m[1] !== undefined) return isIP(m[1]) === 6 ? { host: m[1], port } : null;
+  const host = m[2]!;
+  if (host === '') return { host: null, port };
+  return isIP(host) === 4 || HOSTNAME.test(host) ? { host, port } : null;
+}
+
+export const checkListenAddress: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('an address:port', value);
+  const text = value.trim();
+  return parseListenAddress(text)
+    ? accept(text)
+    : reject(`${showValue(value)} is not an address:port (use 127.0.0.1:9847, [::1]:9847 or :9847 for every address)`);
+};
+
+/** A user or group as getent takes it: a name, or a numeric id. */
+export const checkAccountName: Check<string> = (value) => {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return accept(String(value));
+  if (typeof value !== 'string') return expected('a user or group name', value);
+  const name = value.trim();
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(name)
+    ? accept(name)
+    : reject(`${showValue(value)} is not a user or group name`);
+};
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** A path that need not exist yet (a directory created on first use, a secret mounted at start). */
+export function checkPath(baseDir: string): Check<string> {
+  return (value) => {
+    if (typeof value !== 'string' || !value.trim()) return expected('a path', value);
+    return accept(path.resolve(baseDir, value.trim()));
+  };
+}
+
+/** Sizes of downloads: like checkSize, without libpcap's int limit. */
+export const checkByteCount: Check<number> = (value) => {
+  const bytes = parseSize(value);
+  if (bytes === null) return reject(`${showValue(value)} is not a size (use a number of bytes or 512KiB, 32MiB, 1GiB)`);
+  return bytes >= 1 ? accept(bytes) : reject(`${showValue(value)} is too small (at least 1 byte)`);
+};
+
+/**
+ * Five cron fields, at most one run an hour: database providers throttle accounts and addresses
+ * that download often (and the databases change weekly at most).
+ */
+export const checkCronSchedule: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a cron expression', value);
+  const text = value.trim().replace(/\s+/g, ' ');
+  const fields = text.split(' ');
+  const usage = 'use 5 fields: minute hour day-of-month month day-of-week, e.g. "17 4 * * 3"';
+  if (fields.length !== 5) return reject(`${showValue(value)} is not a cron expression (${usage})`);
+  const validation = validateCron(text);
+  if (!validation.valid) {
+    const bad = validation.errors[0];
+    const what = bad && bad.value !== undefined ? `${bad.field} "${bad.value}" is out of range or malformed` : usage;
+    return reject(`${showValue(value)} is not a cron expression (${what})`);
+  }
+  if (!/^\d+$/.test(fields[0]!)) {
+    return reject(`${showValue(value)} runs more than once an hour; give a single minute, e.g. "17 4 * * 3"`);
+  }
+  return accept(text);
+};
+
+const URL_PLACEHOLDERS = /\{(yyyy|mm)\}/g;
+
+/** http or https, without credentials (fetch refuses them); {yyyy} and {mm} are allowed anywhere. */
+export const checkHttpUrl: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('an http or https URL', value);
+  const text = value.trim();
+  const unknown = /\{[^}]*\}/.exec(text.replace(URL_PLACEHOLDERS, ''));
+  if (unknown) return reject(`${showValue(value)} has an unknown placeholder ${unknown[0]} (use {yyyy} and {mm})`);
+  let url: URL;
+  try {
+    url = new URL(text.replace(URL_PLACEHOLDERS, '0'));
+  } catch {
+    return reject(`${showValue(value)} is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return reject(`${showValue(value)} is not an http or https URL`);
+  if (url.username || url.password) return reject(`${showValue(value)} must not carry a user name or password`);
+  return accept(text);
+};
+
+/** geoipupdate's rule for edition IDs: letters, digits and dashes. */
+export const checkEditionId: Check<string> = (value) =>
+  typeof value === 'string' && /^[A-Za-z0-9-]+$/.test(value.trim())
+    ? accept(value.trim())
+    : reject(`${showValue(value)} is not a MaxMind edition ID (e.g. GeoLite2-Country, GeoLite2-ASN)`);
+
+/** MaxMind account IDs are numbers; YAML may give them quoted. */
+export const checkAccountId: Check<string> = (value) => {
+  const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : '';
+  return /^[1-9]\d{0,15}$/.test(text) ? accept(text) : reject(`${showValue(value)} is not a MaxMind account ID (a number)`);
+};
+
 /** Policy names end up in reasons and metric labels, so they stay plain. */
 export const checkPolicyName: Check<string> = (value) => {
   if (typeof value !== 'string') return expected('a policy name', value);
@@ -250,6 +359,79 @@ function presentBoth(rules: { deny_countries?: unknown; allow_countries?: unknow
 }
 
 const BOTH_LISTS = 'set either deny_countries or allow_countries, not both';
+
+export const GEOIP_SOURCE_KINDS = ['maxmind', 'dbip', 'ipinfo', 'url'] as const;
+
+/** The keys each source kind uses besides role and kind; any other is a mistake worth naming. */
+const SOURCE_KEY_NAMES = ['edition_id', 'account_id', 'license_key', 'license_key_file', 'token', 'token_file', 'url', 'base_url'] as const;
+const SOURCE_KEYS: Readonly<Record<(typeof GEOIP_SOURCE_KINDS)[number], readonly (typeof SOURCE_KEY_NAMES)[number][]>> = {
+  maxmind: ['edition_id', 'account_id', 'license_key', 'license_key_file', 'base_url'],
+  dbip: ['base_url'],
+  ipinfo: ['token', 'token_file', 'base_url'],
+  url: ['url'],
+};
+
+function geoipUpdateSchema(baseDir: string) {
+  const secretFile = optional(checkPath(baseDir));
+  const source = z
+    .object({
+      role: required(checkOneOf(['country', 'asn'] as const)),
+      kind: required(checkOneOf(GEOIP_SOURCE_KINDS)),
+      edition_id: optional(checkEditionId),
+      account_id: optional(checkAccountId),
+      license_key: optional(checkText({ allowEmpty: false })),
+      license_key_file: secretFile,
+      token: optional(checkText({ allowEmpty: false })),
+      token_file: secretFile,
+      url: optional(checkHttpUrl),
+      base_url: optional(checkHttpUrl),
+    })
+    .strict()
+    .superRefine((s, ctx) => {
+      const used = typeof s.kind === 'string' ? SOURCE_KEYS[s.kind] : undefined;
+      if (!used) return;
+      const issue = (message: string, key?: string) =>
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message, ...(key ? { path: [key] } : {}) });
+      for (const key of SOURCE_KEY_NAMES) {
+        if (!used.includes(key) && s[key] !== undefined) issue(`is not used by kind ${s.kind}`, key);
+      }
+      const oneOf = (a: 'license_key' | 'token', b: 'license_key_file' | 'token_file') => {
+        if (s[a] !== undefined && s[b] !== undefined) issue(`set ${a} or ${b}, not both`);
+        else if (s[a] === undefined && s[b] === undefined) issue(`kind ${s.kind} needs ${a} or ${b}`);
+      };
+      if (s.kind === 'maxmind') {
+        if (s.account_id === undefined) issue('is required for kind maxmind', 'account_id');
+        oneOf('license_key', 'license_key_file');
+      } else if (s.kind === 'ipinfo') oneOf('token', 'token_file');
+      else if (s.kind === 'url' && s.url === undefined) issue('is required for kind url', 'url');
+    });
+  const sources = z
+    .array(source)
+    .superRefine((entries, ctx) => {
+      const seen = new Map<string, number>();
+      entries.forEach((s, i) => {
+        if (typeof s.role !== 'string') return;
+        const first = seen.get(s.role);
+        if (first === undefined) seen.set(s.role, i);
+        else {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [i, 'role'],
+            message: `the ${s.role} database already comes from geoip.update.sources[${first}]`,
+          });
+        }
+      });
+    })
+    .nullish();
+  return section({
+    schedule: optional(checkCronSchedule),
+    directory: optional(checkPath(baseDir)),
+    watch_files: optional(checkBoolean),
+    timeout: optional(checkDuration(1)),
+    max_size: optional(checkByteCount),
+    sources,
+  });
+}
 
 export interface SchemaContext {
   /** Group names from the jurisdictions file, in file order; null when that file could not be read. */
@@ -358,7 +540,19 @@ export function buildConfigSchema(context: SchemaContext) {
         max_devices: optional(checkPositiveInteger),
         inventory: z.array(inventoryEntry).nullish(),
       }),
-      geoip: section({ country: file, asn: file, cache_size: optional(checkPositiveInteger) }),
+      geoip: section({ country: file, asn: file, cache_size: optional(checkPositiveInteger), update: geoipUpdateSchema(context.baseDir) }),
+      server: section({ listen: optional(checkListenAddress), web_config_file: file }),
+      daemon: z
+        .object({ user: optional(checkAccountName), group: optional(checkAccountName) })
+        .strict()
+        .superRefine((daemon, ctx) => {
+          if (daemon.group !== undefined && daemon.user === undefined) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['group'], message: 'needs daemon.user too (the group applies when switching to that user)' });
+          }
+        })
+        .nullish(),
+      log: section({ level: optional(checkOneOf(LOG_LEVELS)) }),
+      metrics: section({ cardinality_limit: optional(checkPositiveInteger) }),
       policy: z
         .object({
           jurisdictions_file: file,

@@ -89,7 +89,6 @@ export function parseDhcp(buf: Buffer, off: number, len: number): DhcpMessage | 
     } else if (code === OPT_HOSTNAME && msg.hostname === null && olen > 0) {
       // RFC 2132 says minimum length 1; zero-length options of any code are skipped. Some
       // clients include a trailing NUL or send UTF-8; control characters are dropped.
-      // eslint-disable-next-line no-control-regex
       const name = buf.toString('utf8', data, data + olen).replace(/[\u0000-\u001f\u007f]/g, '').trim();
       if (name.length > 0) msg.hostname = name;
     }

@@ -23,9 +23,21 @@ export class DnsObserver {
     private readonly onResponse: ((r: DnsResponse) => void) | null,
   ) {}
 
-  /** One DNS message from `server` to `client` (only responses matter). */
-  observe(buf: Buffer, off: number, len: number, client: Words, server: Words, transport: 'udp' | 'tcp', timestampUs: number): void {
-    const msg = decodeDnsMessage(buf, off, len);
+  /**
+   * One DNS message from `server` to `client` (only responses matter). `truncated`: the snaplen
+   * cut the message, so answers before the cut are used and the rest is not an error.
+   */
+  observe(
+    buf: Buffer,
+    off: number,
+    len: number,
+    client: Words,
+    server: Words,
+    transport: 'udp' | 'tcp',
+    timestampUs: number,
+    truncated = false,
+  ): void {
+    const msg = decodeDnsMessage(buf, off, len, truncated);
     if (msg === 'malformed') {
       this.errors.byLayer.dns++;
       return;

@@ -138,7 +138,11 @@ export class Pipeline {
     const sport = pkt.srcPort;
     const dport = pkt.dstPort;
     if (sport === 53) {
-      this.dns.observe(pkt.buf, pkt.payloadOffset, pkt.payloadLength, pkt.dst, pkt.src, 'udp', pkt.timestampUs);
+      // A fragmented response's first fragment holds only part of the message: not an error,
+      // just not decodable without reassembly.
+      if (pkt.isFragment) return false;
+      const truncated = pkt.capturedLength < pkt.wireLength;
+      this.dns.observe(pkt.buf, pkt.payloadOffset, pkt.payloadLength, pkt.dst, pkt.src, 'udp', pkt.timestampUs, truncated);
     } else if ((sport === 67 || sport === 68) && (dport === 67 || dport === 68)) {
       const msg = parseDhcp(pkt.buf, pkt.payloadOffset, pkt.payloadLength);
       if (msg === 'malformed') {
