@@ -15,6 +15,7 @@ if (!file || (mode !== 'pipeline' && mode !== 'raw')) {
   process.exit(2);
 }
 const started = process.hrtime.bigint();
+const cpuStart = process.cpuUsage();
 let frames = 0;
 if (mode === 'raw') {
   let bytes = 0;
@@ -26,5 +27,7 @@ if (mode === 'raw') {
   frames = -1; // the parent knows the packet count
 }
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+const cpu = process.cpuUsage(cpuStart);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 const maxRssMiB = process.resourceUsage().maxRSS / 1024;
-writeSync(2, `${JSON.stringify({ mode, frames, seconds, maxRssMiB })}\n`);
+writeSync(2, `${JSON.stringify({ mode, frames, seconds, cpuSeconds, maxRssMiB })}\n`);

@@ -7,6 +7,13 @@ import { readFileSync } from 'node:fs';
 import { Reader, type Response } from 'maxmind';
 import { COUNTRY_DB_PACKAGE } from './default-paths';
 import { GeoFields, GeoSchema, SCHEMA_PROVIDES, detectSchema, extractFields } from './schema-detect';
+import { LookupCache } from './lookup-cache';
+import { MmdbSearchTree } from './mmdb-search-tree';
+import { MmdbDataDecoder } from './mmdb-data-decoder';
+import type { Words } from '../net/address';
+
+/** Distinct data records kept decoded per database (ASN databases have ~90k). */
+const DECODED_RECORD_CACHE = 20_000;
 
 export type GeoRole = 'country' | 'asn';
 
@@ -74,13 +81,22 @@ export class GeoDatabase {
   /** Unix seconds. */
   readonly buildEpoch: number;
   readonly ipVersion: number;
+  private readonly tree: MmdbSearchTree;
+  private readonly nodeCount: number;
+  private readonly data: MmdbDataDecoder;
+  /** Extracted fields per data record (by record value): records are shared by many networks. */
+  private readonly byRecord = new LookupCache<GeoFields | null, number>(DECODED_RECORD_CACHE);
 
   private constructor(
     readonly role: GeoRole,
     readonly path: string,
     readonly schema: GeoSchema,
     private readonly reader: Reader<Response>,
+    db: Buffer,
   ) {
+    this.tree = new MmdbSearchTree(db, reader.metadata.nodeCount, reader.metadata.recordSize, reader.metadata.ipVersion);
+    this.nodeCount = reader.metadata.nodeCount;
+    this.data = new MmdbDataDecoder(db, reader.metadata.searchTreeSize + 16);
     this.databaseType = reader.metadata.databaseType;
     this.buildEpoch = Math.floor(reader.metadata.buildEpoch.getTime() / 1000);
     this.ipVersion = reader.metadata.ipVersion;
@@ -125,7 +141,7 @@ export class GeoDatabase {
     if (!detection) {
       throw new GeoDatabaseError(setting, path, `has records of no known layout (database_type "${reader.metadata.databaseType}")`, `use a ${SUPPORTED_FORMATS} MMDB`);
     }
-    const database = new GeoDatabase(role, path, detection.schema, reader);
+    const database = new GeoDatabase(role, path, detection.schema, reader, db);
     if (role === 'country' && !database.providesCountry) {
       throw new GeoDatabaseError(setting, path, `has no country data (its records are ${detection.schema})`, `set ${setting} to a country database and geoip.asn to this one`);
     }
@@ -143,5 +159,26 @@ export class GeoDatabase {
     if (v4 === null && this.ipVersion === 4) return null;
     const record: unknown = this.reader.get(v4 ?? v6);
     return record === null || record === undefined ? null : extractFields(this.schema, record);
+  }
+
+  /**
+   * The same as fields(), from address words: walks the tree directly and decodes a record only
+   * the first time any address leads to it. `text` is the address as fields() would take it.
+   */
+  fieldsForWords(w: Words, isV4: boolean, text: string): GeoFields | null {
+    if (!isV4 && this.ipVersion === 4) return null;
+    const value = this.tree.find(w, isV4);
+    if (value <= this.nodeCount) return null;
+    const known = this.byRecord.get(value);
+    if (known !== undefined) return known;
+    let fields: GeoFields | null;
+    try {
+      fields = extractFields(this.schema, this.data.decodeRecord(value, this.nodeCount));
+    } catch {
+      // A record this decoder rejects: let the reference reader decide.
+      fields = this.fields(isV4 ? text : null, text);
+    }
+    this.byRecord.set(value, fields);
+    return fields;
   }
 }

@@ -88,12 +88,13 @@ export class GeoResolver implements GeoLookup {
     }
     if (!words) return UNKNOWN;
     if (SPECIAL_NETWORKS.contains(words)) return SPECIAL;
-    const v4 = plainV4 !== null ? ip : isV4Mapped(words) ? formatV4(words[3]!) : null;
-    const located = this.countryDb.fields(v4, ip);
+    const isV4 = plainV4 !== null || isV4Mapped(words);
+    const text = plainV4 !== null ? ip : isV4 ? formatV4(words[3]!) : ip;
+    const located = this.countryDb.fieldsForWords(words, isV4, text);
     let asn = located?.asn ?? null;
     let asOrg = located?.asOrg ?? null;
     if (this.asnDb) {
-      const routed = this.asnDb.fields(v4, ip);
+      const routed = this.asnDb.fieldsForWords(words, isV4, text);
       if (routed && routed.asn !== null) {
         asn = routed.asn;
         asOrg = routed.asOrg;
