@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { Reader, type Response } from 'maxmind';
 import { COUNTRY_DB_PACKAGE } from './default-paths';
 import { GeoFields, GeoSchema, SCHEMA_PROVIDES, detectSchema, extractFields } from './schema-detect';
-import { LookupCache } from './lookup-cache';
 import { MmdbSearchTree } from './mmdb-search-tree';
 import { MmdbDataDecoder } from './mmdb-data-decoder';
 import type { Words } from '../net/address';
@@ -85,7 +84,7 @@ export class GeoDatabase {
   private readonly nodeCount: number;
   private readonly data: MmdbDataDecoder;
   /** Extracted fields per data record (by record value): records are shared by many networks. */
-  private readonly byRecord = new LookupCache<GeoFields | null, number>(DECODED_RECORD_CACHE);
+  private readonly byRecord = new Map<number, GeoFields | null>();
 
   private constructor(
     readonly role: GeoRole,
@@ -171,6 +170,9 @@ export class GeoDatabase {
     if (value <= this.nodeCount) return null;
     const known = this.byRecord.get(value);
     if (known !== undefined) return known;
+    // Records are few and cheap to decode again: start over when full instead of keeping LRU
+    // order, whose re-insertion on every hit cost more than the decoding it saved.
+    if (this.byRecord.size >= DECODED_RECORD_CACHE) this.byRecord.clear();
     let fields: GeoFields | null;
     try {
       fields = extractFields(this.schema, this.data.decodeRecord(value, this.nodeCount));

@@ -52,6 +52,7 @@ export class Pipeline {
   private violations = 0;
   private firstUs: number | null = null;
   private latestUs = 0;
+  private lastPacketUs: number | null = null;
   private nextHousekeepingUs = 0;
   private nextDnsExpiryUs = 0;
 
@@ -93,6 +94,7 @@ export class Pipeline {
     const pkt = this.pkt;
     if (!this.decoder.decode(frame, pkt)) return;
     const ts = pkt.timestampUs;
+    this.lastPacketUs = ts;
     if (ts > this.latestUs) {
       this.latestUs = ts;
       if (this.firstUs === null) this.firstUs = ts;
@@ -130,6 +132,7 @@ export class Pipeline {
       decodeErrors: this.decoder.errors,
       firstTimestampUs: this.firstUs,
       lastTimestampUs: this.firstUs === null ? null : this.latestUs,
+      lastPacketTimestampUs: this.lastPacketUs,
     };
   }
 

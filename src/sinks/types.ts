@@ -12,7 +12,10 @@ export interface PipelineSummary {
   violations: number;
   decodeErrors: DecodeErrorCounts;
   firstTimestampUs: number | null;
+  /** Capture time the pipeline has reached (packets, or the wall clock on a quiet live interface). */
   lastTimestampUs: number | null;
+  /** Capture time of the newest packet itself: live processing lag is measured against it. */
+  lastPacketTimestampUs: number | null;
 }
 
 /** A consumer of the pipeline's output: JSON lines, the report, metrics, alerts, history. */
