@@ -92,8 +92,10 @@ export class DeviceReportSink implements PipelineSink {
     c.bytesIn += flow.bytesIn;
     c.flows++;
     d.countries.set(where, c);
-    for (const n of [...flow.names, flow.sni, flow.httpHost]) {
-      if (n && d.names.size < MAX_NAMES_PER_DEVICE) d.names.add(n);
+    if (d.names.size < MAX_NAMES_PER_DEVICE) {
+      for (const n of flow.names) d.names.add(n);
+      if (flow.sni) d.names.add(flow.sni);
+      if (flow.httpHost) d.names.add(flow.httpHost);
     }
     if (verdict.verdict !== 'violation') return;
     const remote = flow.remotePort === null ? `${flow.remoteIp} ${flow.proto}` : `${flow.remoteIp}:${flow.remotePort}/${flow.proto}`;
