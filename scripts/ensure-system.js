@@ -18,6 +18,9 @@ const PACKAGES = {
     tshark: 'independent decoder the tests compare against',
     'mmdb-bin': 'mmdblookup, the reference MMDB reader for the writer tests',
     iproute2: 'ip netns / veth for live-capture tests',
+    'dnsmasq-base': 'a real DNS server in the live end-to-end tests',
+    prometheus: 'a real Prometheus and promtool that scrape and lint /metrics',
+    unbound: 'a real resolver that emits dnstap for the dnstap source test',
   },
   bench: { 'libpcap-dev': 'libpcap headers, to build the capture binding' },
 };
@@ -37,6 +40,9 @@ function fallbackPresent(pkg) {
     tshark: () => commandExists('tshark'),
     'mmdb-bin': () => commandExists('mmdblookup'),
     iproute2: () => commandExists('ip'),
+    'dnsmasq-base': () => commandExists('dnsmasq'),
+    prometheus: () => commandExists('prometheus') && commandExists('promtool'),
+    unbound: () => commandExists('unbound'),
   };
   return probes[pkg] ? probes[pkg]() : false;
 }

@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { CaptureOpenError } from './capture/capture-file-source';
+import { LiveCaptureError } from './capture/live-source';
 import { PcapUnavailableError } from './capture/pcap-binding';
 import { ConfigError } from './config/load';
+import { DaemonStartError } from './daemon/errors';
 import { GeoDatabaseError } from './geo/geo-resolver';
 import { checkConfigCommand } from './cli/check-config-command';
 import { commaList } from './cli/effective-config';
 import { CliError, EXIT_INTERNAL, EXIT_USAGE } from './cli/exit-codes';
 import { replayCommand } from './cli/replay-command';
+import { reportCommand } from './cli/report-command';
+import { runCommand } from './cli/run-command';
 
 const log = (line: string): void => {
   process.stderr.write(`geowarden: ${line}\n`);
@@ -20,7 +24,8 @@ function addConfigFlags(cmd: Command): Command {
     .option('--allow-countries <CC,..>', 'allow-list of ISO country codes or jurisdiction groups (overrides the config)', commaList)
     .option('--internal <CIDR,..>', 'internal networks where devices live (overrides the config)', commaList)
     .option('--geoip-country <file>', 'country MMDB (GeoIP2/GeoLite2, DB-IP, IPinfo Lite, ip-location-db)')
-    .option('--geoip-asn <file>', 'ASN MMDB (GeoLite2-ASN schema or IPinfo Lite)');
+    .option('--geoip-asn <file>', 'ASN MMDB (GeoLite2-ASN schema or IPinfo Lite)')
+    .option('--ipfix <host:port>', 'export finished flows as IPFIX over UDP to this collector (sets export.ipfix.collector)');
 }
 
 export function buildProgram(): Command {
@@ -36,10 +41,37 @@ export function buildProgram(): Command {
       .description('analyse a pcap/pcapng capture file and print a per-device report (or JSON lines)')
       .argument('<file>', 'capture file (pcap or pcapng)')
       .option('--json', 'JSON lines on stdout: dns, flow and summary records (see README)')
+      .option('--alerts', 'print the alerts the daemon would send, at capture time (JSON lines with --json); nothing is sent')
       .addOption(new Option('--bpf <expr>', 'only read packets matching this BPF filter')),
-  ).action((file: string, opts) => {
-    process.exitCode = replayCommand(file, opts, log);
+  ).action(async (file: string, opts) => {
+    process.exitCode = await replayCommand(file, opts, log);
   });
+
+  addConfigFlags(
+    program
+      .command('run')
+      .description('capture on live interfaces and serve /metrics, /healthz, /readyz, /api/v1/devices until SIGTERM; SIGHUP reloads the config')
+      .option('-i, --interface <name>', 'interface to capture on, or "any"; repeat for several (overrides capture.interfaces)', commaList)
+      .option('--listen <addr:port>', 'HTTP listen address, e.g. 127.0.0.1:9847 or :9847 (overrides server.listen)')
+      .addOption(new Option('--bpf <expr>', 'only capture packets matching this BPF filter (overrides capture.bpf)'))
+      .option('--log-level <level>', 'debug, info, warn or error (overrides log.level)'),
+  ).action(async (opts) => {
+    process.exitCode = await runCommand(opts);
+  });
+
+  program
+    .command('report')
+    .description('print the violation history from the alert database (or the dead letters)')
+    .option('-c, --config <file>', 'YAML config file, for alerts.database')
+    .option('--database <file>', 'alert database (default: alerts.database, /var/lib/geowarden/alerts.db)')
+    .option('--since <when>', 'a duration back from now (24h, 90m, 7d) or a time (2030-01-31T18:00:00Z)', '24h')
+    .option('--device <name|ip|mac>', 'only this device')
+    .option('--limit <n>', 'at most this many rows, newest first', '1000')
+    .option('--json', 'one JSON object per line')
+    .option('--dead-letters', 'list the alert deliveries that were given up instead')
+    .action((opts) => {
+      process.exitCode = reportCommand(opts);
+    });
 
   program
     .command('check-config')
@@ -51,10 +83,11 @@ export function buildProgram(): Command {
   return program;
 }
 
-function main(argv: string[]): void {
+async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
-    program.parse(argv);
+    // Async because `run` only settles when the daemon stops.
+    await program.parseAsync(argv);
   } catch (err) {
     process.exitCode = exitCodeFor(err);
   }
@@ -74,7 +107,13 @@ function exitCodeFor(err: unknown): number {
     log(err.message);
     return err.exitCode;
   }
-  if (err instanceof CaptureOpenError || err instanceof GeoDatabaseError || err instanceof PcapUnavailableError) {
+  if (
+    err instanceof CaptureOpenError ||
+    err instanceof GeoDatabaseError ||
+    err instanceof PcapUnavailableError ||
+    err instanceof LiveCaptureError ||
+    err instanceof DaemonStartError
+  ) {
     log(err.message);
     return EXIT_USAGE;
   }
@@ -82,4 +121,4 @@ function exitCodeFor(err: unknown): number {
   return EXIT_INTERNAL;
 }
 
-if (require.main === module) main(process.argv);
+if (require.main === module) void main(process.argv);

@@ -194,6 +194,7 @@ describe('example config', () => {
       udpIdleTimeoutS: 60,
       icmpIdleTimeoutS: 60,
       activeTimeoutS: 1800,
+      quic: true,
     });
     assert.deepEqual(config.dns, { maxEntries: 200000, graceS: 3600, minTtlS: 60 });
     assert.deepEqual(config.devices.inventory, [
@@ -214,11 +215,19 @@ describe('example config', () => {
     const schema = buildConfigSchema({ jurisdictionGroups: null, baseDir: ROOT });
     const text = fs.readFileSync(EXAMPLE, 'utf8');
     const document: unknown = parseYaml(text);
-    // Only one of the two lists can be set; the other is shown commented out.
-    const commentedOut = new Set(['policy.allow_countries', 'policy.groups.deny_countries']);
+    // Only one of the two lists can be set; the other is shown commented out. Likewise the keys
+    // of the geoip.update source kinds the example does not use (one source per role).
+    const commentedOut = new Set([
+      'policy.allow_countries',
+      'policy.groups.deny_countries',
+      ...['edition_id', 'account_id', 'license_key', 'license_key_file', 'token', 'token_file', 'url'].map((k) => `geoip.update.sources.${k}`),
+      // geoip.databases replaces geoip.country/asn, so the example shows it commented out.
+      ...['databases', 'databases.name', 'databases.country', 'databases.asn', 'primary'].map((k) => `geoip.${k}`),
+    ]);
     const missing = keyPaths(schema).filter((keys) => {
       const dotted = keys.join('.');
-      if (commentedOut.has(dotted)) return !new RegExp(`^\\s*# ${keys.at(-1)}:`, 'm').test(text);
+      // A commented-out list entry keeps its YAML indentation and "- " after the "#".
+      if (commentedOut.has(dotted)) return !new RegExp(`^\\s*#[\\s#-]*${keys.at(-1)}:`, 'm').test(text);
       return !hasPath(document, keys);
     });
     assert.deepEqual(missing.map((k) => k.join('.')), []);
@@ -267,7 +276,7 @@ describe('defaults', () => {
     assert.deepEqual(config.dns, { maxEntries: 200000, graceS: 3600, minTtlS: 60 });
     assert.equal(config.capture.bufferSizeBytes, 33554432);
     assert.deepEqual(config.devices, { maxDevices: 10000, inventory: [] });
-    assert.deepEqual(config.geoip, { country: null, asn: null, cacheSize: 100000 });
+    assert.deepEqual(config.geoip, { country: null, asn: null, cacheSize: 100000, update: null });
     assert.deepEqual(config.policy, {
       jurisdictionsFile: null,
       unknownCountry: 'unknown',

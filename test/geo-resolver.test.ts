@@ -9,6 +9,7 @@ import { GeoDatabase } from '../src/geo/geo-database';
 import { GeoDatabaseError, GeoResolver } from '../src/geo/geo-resolver';
 import { MmdbWriter } from '../src/geo/mmdb-writer';
 import { classifyRecord, schemaFromDatabaseType } from '../src/geo/schema-detect';
+import type { GeoInfo } from '../src/geo/types';
 import { formatV4, formatV6, parseCidr } from '../src/net/address';
 import { FIXTURE_GEO, FixtureSchema, buildFixtureGeo, expectedFixtureGeo } from './support/fixture-geo';
 
@@ -32,6 +33,12 @@ function addressesIn(cidr: string): string[] {
   const second = Uint32Array.from(c.network);
   second[3] = 1;
   return [formatV6(second), formatV6(last)];
+}
+
+/** The fields every GeoInfo has had from the start; sources, override and anycast are tested on their own. */
+function base(info: GeoInfo): Pick<GeoInfo, 'country' | 'registeredCountry' | 'asn' | 'asOrg' | 'special'> {
+  const { country, registeredCountry, asn, asOrg, special } = info;
+  return { country, registeredCountry, asn, asOrg, special };
 }
 
 function openFixture(schema: FixtureSchema, cacheSize = 1000): GeoResolver {
@@ -62,10 +69,22 @@ describe('GeoResolver', () => {
       for (const d of geo.databases()) assert.equal(d.buildEpoch, 1_700_000_000);
       for (const entry of FIXTURE_GEO) {
         for (const ip of addressesIn(entry.cidr)) {
-          assert.deepEqual(geo.lookup(ip), expectedFixtureGeo(entry, schema), `${schema}: ${ip} in ${entry.cidr}`);
+          const info = geo.lookup(ip);
+          assert.deepEqual(base(info), expectedFixtureGeo(entry, schema), `${schema}: ${ip} in ${entry.cidr}`);
+          // One database: one answer, the primary one, named after the file.
+          assert.equal(info.sources?.length, 1);
+          assert.deepEqual(info.sources?.[0], {
+            database: geo.databases()[0]!.path.replace(/^.*\//, '').replace(/\.mmdb$/, ''),
+            country: entry.country,
+            registeredCountry: schema === 'geoip2' ? entry.registeredCountry : null,
+            buildEpoch: 1_700_000_000,
+            primary: true,
+          });
+          assert.equal(info.override, null);
+          assert.equal(info.anycast, false);
         }
       }
-      assert.deepEqual(geo.lookup('2001:db8:ff::1'), { country: null, registeredCountry: null, asn: null, asOrg: null, special: false });
+      assert.deepEqual(base(geo.lookup('2001:db8:ff::1')), { country: null, registeredCountry: null, asn: null, asOrg: null, special: false });
     });
   }
 
@@ -129,10 +148,11 @@ describe('GeoResolver', () => {
       'ff02::fb',
       '::ffff:192.168.0.1',
     ]) {
-      assert.deepEqual(geo.lookup(ip), special, ip);
+      assert.deepEqual(base(geo.lookup(ip)), special, ip);
+      assert.deepEqual(geo.lookup(ip).sources, [], `${ip}: no database is asked`);
     }
     assert.equal(geo.lookup('8.8.8.8').country, 'KP', 'the database is consulted for other addresses');
-    assert.deepEqual(geo.lookup('not an address'), { country: null, registeredCountry: null, asn: null, asOrg: null, special: false });
+    assert.deepEqual(base(geo.lookup('not an address')), { country: null, registeredCountry: null, asn: null, asOrg: null, special: false });
   });
 
   it('caches lookups in a bounded LRU and counts hits, misses and evictions', () => {

@@ -9,6 +9,8 @@ export interface ConfigFlags {
   internal?: string[];
   geoipCountry?: string;
   geoipAsn?: string;
+  /** --ipfix host:port */
+  ipfix?: string;
 }
 
 /** The config file (or defaults) with command-line overrides applied; throws ConfigError. */
@@ -20,6 +22,7 @@ export function loadEffectiveConfig(flags: ConfigFlags): Config {
     internal: flags.internal,
     geoipCountry: flags.geoipCountry,
     geoipAsn: flags.geoipAsn,
+    ipfix: flags.ipfix,
   });
 }
 

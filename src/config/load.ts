@@ -7,11 +7,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_INTERNAL_NETWORKS } from '../net/address';
+import { loadEncryptedResolvers } from '../flows/encrypted-dns';
 import { loadJurisdictions } from '../policy/jurisdictions';
+import { loadAnycastAsns } from '../geo/anycast-asns';
 import {
   buildConfigSchema,
   type Check,
   checkCidr,
+  checkCollectorAddress,
   checkCountryEntry,
   checkExistingFile,
   checkListenAddress,
@@ -25,7 +28,21 @@ import {
   readYamlFile,
   validate,
 } from './schema';
-import type { Config, CountryRules, ExceptionsConfig, GeoipSourceConfig, GeoipUpdateConfig, SecretSource } from './types';
+import type {
+  AlertSinkConfig,
+  AlertsConfig,
+  AlertSinkType,
+  Config,
+  CountryRules,
+  ExceptionsConfig,
+  GeoipConfig,
+  GeoipSourceConfig,
+  GeoipUpdateConfig,
+  HistoryConfig,
+  IpfixExportConfig,
+  SecretRef,
+  SecretSource,
+} from './types';
 
 export { ConfigError, type ConfigProblem, formatProblem } from './schema';
 
@@ -64,6 +81,8 @@ export function defaultConfig(): Config {
     daemon: { user: null, group: null },
     log: { level: 'info' },
     metrics: { cardinalityLimit: 500 },
+    alerts: null,
+    history: { ...HISTORY_DEFAULTS },
   };
 }
 
@@ -83,8 +102,34 @@ export function loadConfig(file: string | null): Config {
   const parsed = validate(schema, source.value);
   const problems = parsed.success ? [] : problemsFromZod(file, parsed.error, schema, source.doc);
   problems.push(...jurisdictionProblems);
+  if (parsed.success) problems.push(...resolverListProblems(parsed.data.dns?.encrypted_resolvers_file));
+  if (parsed.success) problems.push(...anycastListProblems(parsed.data.geoip?.anycast_asns_file));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   return toConfig(parsed.data, file);
+}
+
+/** Problems in the file geoip.anycast_asns_file names, so check-config shows them too. */
+function anycastListProblems(file: string | undefined): ConfigProblem[] {
+  if (!file) return [];
+  try {
+    loadAnycastAsns(file);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+}
+
+/** Problems in the file dns.encrypted_resolvers_file names, so check-config shows them too. */
+function resolverListProblems(file: string | undefined): ConfigProblem[] {
+  if (!file) return [];
+  try {
+    loadEncryptedResolvers(file);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return [...err.problems];
+  }
 }
 
 function isMapping(value: unknown): value is Record<string, unknown> {
@@ -152,11 +197,15 @@ function toConfig(raw: RawConfig, file: string): Config {
       udpIdleTimeoutS: flows?.udp_idle_timeout ?? d.flows.udpIdleTimeoutS,
       icmpIdleTimeoutS: flows?.icmp_idle_timeout ?? d.flows.icmpIdleTimeoutS,
       activeTimeoutS: flows?.active_timeout ?? d.flows.activeTimeoutS,
+      // Set only when the file sets it, like geoip's newer keys: hand-built configs stay valid.
+      ...(flows?.quic !== undefined ? { quic: flows.quic } : {}),
     },
     dns: {
       maxEntries: dns?.max_entries ?? d.dns.maxEntries,
       graceS: dns?.grace ?? d.dns.graceS,
       minTtlS: dns?.min_ttl ?? d.dns.minTtlS,
+      ...(dns?.encrypted_resolvers_file ? { encryptedResolversFile: dns.encrypted_resolvers_file } : {}),
+      ...(dns?.dnstap_socket ? { dnstapSocket: dns.dnstap_socket } : {}),
     },
     devices: {
       maxDevices: devices?.max_devices ?? d.devices.maxDevices,
@@ -172,10 +221,12 @@ function toConfig(raw: RawConfig, file: string): Config {
       asn: geoip?.asn ?? null,
       cacheSize: geoip?.cache_size ?? d.geoip.cacheSize,
       update: geoip?.update ? geoipUpdate(geoip.update) : null,
+      ...geoipSources(geoip),
     },
     policy: {
       jurisdictionsFile: policy?.jurisdictions_file ?? null,
       unknownCountry: policy?.unknown_country ?? d.policy.unknownCountry,
+      ...(policy?.anycast !== undefined ? { anycast: policy.anycast } : {}),
       default: countryRules(policy?.deny_countries, policy?.allow_countries, d.policy.default),
       exceptions: exceptions(policy?.exceptions),
       groups: (policy?.groups ?? []).map((g) => ({
@@ -197,6 +248,51 @@ function toConfig(raw: RawConfig, file: string): Config {
     daemon: { user: daemon?.user ?? null, group: daemon?.group ?? null },
     log: { level: raw.log?.level ?? d.log.level },
     metrics: { cardinalityLimit: raw.metrics?.cardinality_limit ?? d.metrics.cardinalityLimit },
+    alerts: raw.alerts ? alertsConfig(raw.alerts) : null,
+    history: {
+      retentionS: raw.history?.retention ?? HISTORY_DEFAULTS.retentionS,
+      pruneSchedule: raw.history?.prune_schedule ?? HISTORY_DEFAULTS.pruneSchedule,
+    },
+    ...(raw.export?.ipfix ? { export: { ipfix: ipfixExport(raw.export.ipfix) } } : {}),
+  };
+}
+
+type RawGeoip = NonNullable<RawConfig['geoip']>;
+
+/** The several-database keys of geoip, each only when the file sets it (see GeoipConfig). */
+function geoipSources(geoip: RawGeoip | null | undefined): Partial<GeoipConfig> {
+  if (!geoip) return {};
+  const out: Partial<GeoipConfig> = {};
+  if (geoip.databases?.length) out.databases = geoip.databases.map((e) => ({ name: e.name, country: e.country ?? null, asn: e.asn ?? null }));
+  if (geoip.decision !== undefined) out.decision = geoip.decision;
+  if (geoip.primary !== undefined) out.primary = geoip.primary;
+  if (geoip.overrides?.length) {
+    out.overrides = geoip.overrides.map((o) => ({ cidr: o.cidr ?? null, asn: o.asn ?? null, country: o.country, note: o.note ?? '' }));
+  }
+  if (geoip.anycast_asns_file !== undefined) out.anycastAsnsFile = geoip.anycast_asns_file;
+  return out;
+}
+
+/** Defaults of export.ipfix besides the collector. */
+export const IPFIX_DEFAULTS: Omit<IpfixExportConfig, 'collector'> = {
+  observationDomainId: 1,
+  // RFC 7011 §8.4 leaves the interval to configuration; a collector that starts after Geowarden
+  // can decode records at most a minute (or 100 messages) later.
+  templateRefreshS: 60,
+  templateRefreshPackets: 100,
+  mtu: 1500,
+};
+
+type RawIpfix = NonNullable<NonNullable<RawConfig['export']>['ipfix']>;
+
+function ipfixExport(raw: RawIpfix): IpfixExportConfig {
+  const d = IPFIX_DEFAULTS;
+  return {
+    collector: raw.collector,
+    observationDomainId: raw.observation_domain_id ?? d.observationDomainId,
+    templateRefreshS: raw.template_refresh?.interval ?? d.templateRefreshS,
+    templateRefreshPackets: raw.template_refresh?.packets ?? d.templateRefreshPackets,
+    mtu: raw.mtu ?? d.mtu,
   };
 }
 
@@ -253,6 +349,102 @@ function geoipUpdate(raw: RawGeoipUpdate): GeoipUpdateConfig {
   };
 }
 
+export const HISTORY_DEFAULTS: HistoryConfig = {
+  retentionS: 30 * 86400,
+  // Hourly at an odd minute: pruning a day's rows takes milliseconds, and small steps keep it so.
+  pruneSchedule: '23 * * * *',
+};
+
+/** The engine and delivery settings `alerts:` starts from; also what `replay --alerts` uses without one. */
+export function defaultAlertsConfig(): AlertsConfig {
+  return {
+    // systemd's StateDirectory=geowarden creates /var/lib/geowarden writable by the service user.
+    database: '/var/lib/geowarden/alerts.db',
+    dashboardUrl: null,
+    groupBy: ['device', 'country'],
+    minBytes: 0,
+    minFlows: 1,
+    dedupWindowS: 15 * 60,
+    renotifyIntervalS: 4 * 3600,
+    resolveAfterS: 30 * 60,
+    severity: 'warning',
+    severityRules: [],
+    silences: [],
+    delivery: { timeoutS: 10, retryInitialS: 1, retryMaxS: 600, giveUpAfterS: 86400 },
+    digest: null,
+    sinks: [],
+  };
+}
+
+/**
+ * Slack documents about one message per second per incoming webhook, with short bursts; Discord
+ * and Teams (Power Automate) throttle similarly. Machine sinks are not limited by default.
+ */
+const CHAT_RATE_LIMIT = { intervalS: 1, burst: 5 };
+const CHAT_SINKS: readonly AlertSinkType[] = ['slack', 'teams', 'mattermost', 'discord'];
+
+type RawAlerts = NonNullable<RawConfig['alerts']>;
+type RawAlertSink = NonNullable<RawAlerts['sinks']>[number];
+
+function secretRef(value: string | undefined, env: string | undefined, file: string | undefined): SecretRef | null {
+  if (env !== undefined) return { env };
+  if (file !== undefined) return { file };
+  return value !== undefined ? { value } : null;
+}
+
+function alertSink(s: RawAlertSink): AlertSinkConfig {
+  return {
+    name: s.name,
+    type: s.type,
+    url: secretRef(s.url, s.url_env, s.url_file),
+    secret: secretRef(undefined, s.secret_env, s.secret_file),
+    headers: s.headers ?? {},
+    path: s.path ?? null,
+    minSeverity: s.min_severity ?? 'info',
+    rateLimit: s.rate_limit ? { intervalS: s.rate_limit.interval, burst: s.rate_limit.burst } : CHAT_SINKS.includes(s.type) ? { ...CHAT_RATE_LIMIT } : null,
+    template: s.template ?? null,
+    // Prometheus re-sends firing alerts every minute (--rules.alert.resend-delay).
+    resendIntervalS: s.resend_interval ?? 60,
+  };
+}
+
+function alertsConfig(raw: RawAlerts): AlertsConfig {
+  const d = defaultAlertsConfig();
+  return {
+    database: raw.database ?? d.database,
+    dashboardUrl: raw.dashboard_url ?? d.dashboardUrl,
+    groupBy: raw.group_by ?? d.groupBy,
+    minBytes: raw.min_bytes ?? d.minBytes,
+    minFlows: raw.min_flows ?? d.minFlows,
+    dedupWindowS: raw.dedup_window ?? d.dedupWindowS,
+    renotifyIntervalS: raw.renotify_interval ?? Math.max(d.renotifyIntervalS, raw.dedup_window ?? 0),
+    resolveAfterS: raw.resolve_after ?? d.resolveAfterS,
+    severity: raw.severity ?? d.severity,
+    severityRules: (raw.severity_rules ?? []).map((r) => ({
+      severity: r.severity,
+      policies: r.policies ?? [],
+      countries: r.countries ?? [],
+      deviceGroups: r.device_groups ?? [],
+      minBytes: r.min_bytes ?? 0,
+    })),
+    silences: (raw.silences ?? []).map((s) => ({
+      device: s.device ?? null,
+      country: s.country ?? null,
+      domain: s.domain ?? null,
+      untilMs: s.until,
+      comment: s.comment ?? '',
+    })),
+    delivery: {
+      timeoutS: raw.delivery?.timeout ?? d.delivery.timeoutS,
+      retryInitialS: raw.delivery?.retry_initial ?? d.delivery.retryInitialS,
+      retryMaxS: raw.delivery?.retry_max ?? Math.max(d.delivery.retryMaxS, raw.delivery?.retry_initial ?? 0),
+      giveUpAfterS: raw.delivery?.give_up_after ?? d.delivery.giveUpAfterS,
+    },
+    digest: raw.digest ? { schedule: raw.digest.schedule, sinks: raw.digest.sinks } : null,
+    sinks: (raw.sinks ?? []).map(alertSink),
+  };
+}
+
 export interface ConfigOverrides {
   denyCountries?: string[];
   allowCountries?: string[];
@@ -263,6 +455,8 @@ export interface ConfigOverrides {
   bpf?: string;
   listen?: string;
   logLevel?: string;
+  /** `host:port` of an IPFIX collector: export.ipfix with the file's other settings (or the defaults). */
+  ipfix?: string;
 }
 
 /** Command-line flags whose values are checked like the YAML keys they replace. */
@@ -276,6 +470,7 @@ export const OVERRIDE_FLAGS = {
   bpf: '--bpf',
   listen: '--listen',
   logLevel: '--log-level',
+  ipfix: '--ipfix',
 } as const satisfies Record<keyof ConfigOverrides, string>;
 
 /** Flags may repeat or carry comma-separated lists ("CN,RU"); both read the same. */
@@ -324,6 +519,15 @@ export function applyOverrides(config: Config, overrides: ConfigOverrides): Conf
   const existing = checkExistingFile(process.cwd());
   if (overrides.geoipCountry !== undefined) next.geoip.country = checkAll('geoipCountry', [overrides.geoipCountry], existing)[0] ?? null;
   if (overrides.geoipAsn !== undefined) next.geoip.asn = checkAll('geoipAsn', [overrides.geoipAsn], existing)[0] ?? null;
+  if (overrides.geoipCountry !== undefined || overrides.geoipAsn !== undefined) {
+    // The flags name one database: they replace a geoip.databases list rather than join it.
+    delete next.geoip.databases;
+    delete next.geoip.primary;
+  }
+  if (overrides.ipfix !== undefined) {
+    const collector = checkAll('ipfix', [overrides.ipfix], checkCollectorAddress)[0];
+    if (collector !== undefined) next.export = { ...next.export, ipfix: { ...(next.export?.ipfix ?? IPFIX_DEFAULTS), collector } };
+  }
   if (overrides.interfaces !== undefined) {
     next.capture.interfaces = checkAll('interfaces', splitListFlag(overrides.interfaces), checkText({ allowEmpty: false }));
   }

@@ -16,6 +16,8 @@ import { z } from 'zod';
 import { formatAddress, formatMac, parseAddress, parseCidr, parseMac } from '../net/address';
 import { isCountryCode, RESERVED_CODE_HINTS } from '../policy/iso3166';
 import { parseDuration, parseSize } from './duration';
+import { parseTemplate, TEMPLATE_PLACEHOLDERS } from '../alerts/template';
+import { ALERT_GROUP_FIELDS, ALERT_SEVERITIES, ALERT_SINK_TYPES, type AlertSinkType } from './types';
 
 export interface ConfigProblem {
   /** The file (or command-line flag) the value came from. */
@@ -433,6 +435,307 @@ function geoipUpdateSchema(baseDir: string) {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// alerts: and history:
+
+/** Byte thresholds: like checkByteCount, but 0 (no threshold) is allowed. */
+export const checkByteThreshold: Check<number> = (value) => {
+  const bytes = parseSize(value);
+  return bytes === null ? reject(`${showValue(value)} is not a size (use a number of bytes or 512KiB, 32MiB, 1GiB)`) : accept(bytes);
+};
+
+/** Where alerts are POSTed: http or https, credentials in headers rather than in the URL. */
+export const checkAlertUrl: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('an http or https URL', value);
+  const text = value.trim();
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return reject(`${showValue(value)} is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return reject(`${showValue(value)} is not an http or https URL`);
+  if (url.username || url.password) return reject(`${showValue(value)} must not carry a user name or password (use headers: { Authorization: ... })`);
+  return accept(text);
+};
+
+/** POSIX shell rule for variable names, so `export NAME=...` works. */
+export const checkEnvName: Check<string> = (value) =>
+  typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(value.trim())
+    ? accept(value.trim())
+    : reject(`${showValue(value)} is not an environment variable name (letters, digits, _)`);
+
+/** A date (UTC midnight) or a date and time with Z or an offset: a time without a zone is ambiguous. */
+export const checkTimestamp: Check<number> = (value) => {
+  const text = value instanceof Date ? value.toISOString() : typeof value === 'string' ? value.trim() : '';
+  const ms = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/i.test(text) ? Date.parse(text) : NaN;
+  return Number.isFinite(ms) ? accept(ms) : reject(`${showValue(value)} is not a time (use 2030-01-31T18:00:00Z, an offset such as +01:00, or 2030-01-31)`);
+};
+
+export const checkAlertTemplate: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a template', value);
+  const parsed = parseTemplate(value);
+  if (parsed.ok) return accept(value);
+  const hint = parsed.unknown === null ? null : closestKey(parsed.unknown, TEMPLATE_PLACEHOLDERS);
+  if (hint) return reject(`${parsed.message} (did you mean {{${hint}}}?)`);
+  if (parsed.unknown !== null) return reject(`${parsed.message} (known: ${TEMPLATE_PLACEHOLDERS.join(', ')})`);
+  return reject(parsed.message);
+};
+
+/** Sink names end up in metric labels, idempotency keys and digest.sinks. */
+export const checkSinkName: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a sink name', value);
+  const name = value.trim();
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name) ? accept(name) : reject(`${showValue(value)} is not a sink name (use letters, digits, _ . -)`);
+};
+
+/** Headers Geowarden sets itself: a config value would break the signature or the framing. */
+const RESERVED_HEADERS = ['content-type', 'content-length', 'host', 'idempotency-key', 'x-geowarden-signature', 'transfer-encoding', 'connection'];
+
+const SINK_KEY_NAMES = ['url', 'url_env', 'url_file', 'secret_env', 'secret_file', 'headers', 'path', 'template', 'resend_interval'] as const;
+type SinkKey = (typeof SINK_KEY_NAMES)[number];
+const HTTP_KEYS: readonly SinkKey[] = ['url', 'url_env', 'url_file'];
+const CHAT_KEYS: readonly SinkKey[] = [...HTTP_KEYS, 'template'];
+const SINK_KEYS: Readonly<Record<AlertSinkType, readonly SinkKey[]>> = {
+  webhook: [...HTTP_KEYS, 'secret_env', 'secret_file', 'headers'],
+  slack: CHAT_KEYS,
+  teams: CHAT_KEYS,
+  mattermost: CHAT_KEYS,
+  discord: CHAT_KEYS,
+  alertmanager: [...HTTP_KEYS, 'headers', 'resend_interval'],
+  console: ['template'],
+  jsonl: ['path'],
+};
+
+export function isHttpSinkType(type: AlertSinkType): boolean {
+  return SINK_KEYS[type].includes('url');
+}
+
+function alertsSchema(context: SchemaContext) {
+  const issueAt = (ctx: z.RefinementCtx, path: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path, message });
+  const filePath = optional(checkPath(context.baseDir));
+  const headers = z
+    .record(z.string(), required(checkText({ allowEmpty: false })))
+    .superRefine((record, ctx) => {
+      for (const name of Object.keys(record)) {
+        // RFC 9110 §5.1: a field name is a token.
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) issueAt(ctx, [name], `"${name}" is not an HTTP header name`);
+        else if (RESERVED_HEADERS.includes(name.toLowerCase())) issueAt(ctx, [name], `is set by Geowarden and cannot be configured`);
+      }
+    })
+    .nullish();
+  const sink = z
+    .object({
+      name: required(checkSinkName),
+      type: required(checkOneOf(ALERT_SINK_TYPES)),
+      url: optional(checkAlertUrl),
+      url_env: optional(checkEnvName),
+      url_file: filePath,
+      secret_env: optional(checkEnvName),
+      secret_file: filePath,
+      headers,
+      path: filePath,
+      template: optional(checkAlertTemplate),
+      resend_interval: optional(checkDuration(1)),
+      min_severity: optional(checkOneOf(ALERT_SEVERITIES)),
+      rate_limit: z.object({ interval: required(checkDuration(0.001)), burst: required(checkPositiveInteger) }).strict().nullish(),
+    })
+    .strict()
+    .superRefine((s, ctx) => {
+      const used = typeof s.type === 'string' ? SINK_KEYS[s.type] : undefined;
+      if (!used) return;
+      for (const key of SINK_KEY_NAMES) {
+        if (!used.includes(key) && s[key] !== undefined && s[key] !== null) issueAt(ctx, [key], `is not used by type ${s.type}`);
+      }
+      if (used.includes('url')) {
+        const given = HTTP_KEYS.filter((k) => s[k] !== undefined);
+        if (given.length === 0) issueAt(ctx, [], `type ${s.type} needs url, url_env or url_file`);
+        else if (given.length > 1) issueAt(ctx, [given[1]!], `set one of url, url_env, url_file, not ${given.join(' and ')}`);
+      }
+      if (s.secret_env !== undefined && s.secret_file !== undefined) issueAt(ctx, ['secret_file'], 'set secret_env or secret_file, not both');
+      if (s.type === 'jsonl' && s.path === undefined) issueAt(ctx, ['path'], 'is required for type jsonl');
+    });
+
+  const severityRule = z
+    .object({
+      severity: required(checkOneOf(ALERT_SEVERITIES)),
+      policies: list(checkPolicyName),
+      countries: list(checkCountryEntry(context.jurisdictionGroups)),
+      device_groups: list(checkText({ allowEmpty: false })),
+      min_bytes: optional(checkByteThreshold),
+    })
+    .strict()
+    .superRefine((r, ctx) => {
+      if (!r.policies?.length && !r.countries?.length && !r.device_groups?.length && r.min_bytes === undefined) {
+        issueAt(ctx, [], 'needs at least one of policies, countries, device_groups, min_bytes (the default is alerts.severity)');
+      }
+    });
+
+  const silence = z
+    .object({
+      device: optional(checkText({ allowEmpty: false })),
+      country: optional(checkCountryEntry([])),
+      domain: optional(checkDomainSuffix),
+      until: required(checkTimestamp),
+      comment: optional(checkText({ allowEmpty: true })),
+    })
+    .strict()
+    .superRefine((s, ctx) => {
+      if (s.device === undefined && s.country === undefined && s.domain === undefined) issueAt(ctx, [], 'needs at least one of device, country, domain');
+    });
+
+  const groupBy = z
+    .array(required(checkOneOf(ALERT_GROUP_FIELDS)))
+    .min(1, 'needs at least one field (default: [device, country])')
+    .superRefine((fields, ctx) => {
+      fields.forEach((f, i) => {
+        if (fields.indexOf(f) !== i) issueAt(ctx, [i], `"${f}" is listed twice`);
+      });
+    })
+    .nullish();
+
+  return z
+    .object({
+      database: optional(checkPath(context.baseDir)),
+      dashboard_url: optional(checkAlertUrl),
+      group_by: groupBy,
+      min_bytes: optional(checkByteThreshold),
+      min_flows: optional(checkPositiveInteger),
+      dedup_window: optional(checkDuration(0)),
+      renotify_interval: optional(checkDuration(60)),
+      resolve_after: optional(checkDuration(1)),
+      severity: optional(checkOneOf(ALERT_SEVERITIES)),
+      severity_rules: z.array(severityRule).nullish(),
+      silences: z.array(silence).nullish(),
+      delivery: section({
+        timeout: optional(checkDuration(0.1)),
+        retry_initial: optional(checkDuration(0.01)),
+        retry_max: optional(checkDuration(0.01)),
+        give_up_after: optional(checkDuration(1)),
+      }),
+      digest: z.object({ schedule: required(checkCronSchedule), sinks: z.array(required(checkSinkName)).min(1, 'needs at least one sink name') }).strict().nullish(),
+      sinks: z.array(sink).nullish(),
+    })
+    .strict()
+    .superRefine((a, ctx) => {
+      const types = new Map<string, AlertSinkType>();
+      (a.sinks ?? []).forEach((s, i) => {
+        if (typeof s.name !== 'string') return;
+        if (types.has(s.name)) issueAt(ctx, ['sinks', i, 'name'], `"${s.name}" is already the name of another sink`);
+        else if (typeof s.type === 'string') types.set(s.name, s.type);
+      });
+      (a.digest?.sinks ?? []).forEach((name, i) => {
+        const type = types.get(name);
+        if (type === undefined) issueAt(ctx, ['digest', 'sinks', i], `no sink is named "${name}" (sinks: ${[...types.keys()].join(', ') || 'none'})`);
+        else if (type === 'alertmanager') issueAt(ctx, ['digest', 'sinks', i], `"${name}" is an alertmanager sink; Alertmanager takes alerts, not digests`);
+      });
+      if (a.renotify_interval !== undefined && a.dedup_window !== undefined && a.renotify_interval < a.dedup_window) {
+        issueAt(ctx, ['renotify_interval'], `must be at least dedup_window (${a.dedup_window}s)`);
+      }
+      if (a.delivery?.retry_initial !== undefined && a.delivery.retry_max !== undefined && a.delivery.retry_max < a.delivery.retry_initial) {
+        issueAt(ctx, ['delivery', 'retry_max'], 'must be at least retry_initial');
+      }
+    })
+    .nullish();
+}
+
+function historySchema() {
+  return section({ retention: optional(checkDuration(3600)), prune_schedule: optional(checkCronSchedule) });
+}
+
+/** A single country, as an override places an address: an ISO 3166-1 code, not a group. */
+export const checkCountryCode: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a country code', value);
+  const code = value.trim().toUpperCase();
+  if (isCountryCode(code)) return accept(code);
+  const hint = RESERVED_CODE_HINTS[code];
+  return reject(`${showValue(value)} is not an ISO 3166-1 alpha-2 code${hint ? ` (${hint})` : ''}`);
+};
+
+/** `host:port` or `[v6]:port` of a collector: like a listen address, but a host is needed and port 0 is not a port. */
+export const checkCollectorAddress: Check<string> = (value) => {
+  if (typeof value !== 'string') return expected('a host:port', value);
+  const text = value.trim();
+  const parsed = parseListenAddress(text);
+  return parsed && parsed.host !== null && parsed.port !== 0
+    ? accept(text)
+    : reject(`${showValue(value)} is not a collector address (use host:port, e.g. 127.0.0.1:4739 or [2001:db8::1]:4739)`);
+};
+
+export const GEOIP_DECISIONS = ['any', 'all', 'majority', 'primary'] as const;
+
+/**
+ * `geoip`: one database (`country`, `asn`) or several named ones (`databases`), how their answers
+ * are combined, admin overrides and the anycast list.
+ */
+function geoipSchema(baseDir: string) {
+  const file = optional(checkExistingFile(baseDir));
+  const database = z
+    .object({ name: required(checkPolicyName), country: file, asn: file })
+    .strict()
+    .superRefine((d, ctx) => {
+      if (d.country === undefined && d.asn === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'needs country or asn (or both)' });
+    });
+  const override = z
+    .object({ cidr: optional(checkCidr), asn: optional(checkAsn), country: required(checkCountryCode), note: optional(checkText({ allowEmpty: true })) })
+    .strict()
+    .superRefine((o, ctx) => {
+      if ((o.cidr === undefined) === (o.asn === undefined)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'needs either cidr or asn' });
+    });
+  return z
+    .object({
+      country: file,
+      asn: file,
+      cache_size: optional(checkPositiveInteger),
+      update: geoipUpdateSchema(baseDir),
+      databases: z.array(database).nullish(),
+      decision: optional(checkOneOf(GEOIP_DECISIONS)),
+      primary: optional(checkPolicyName),
+      overrides: z.array(override).nullish(),
+      anycast_asns_file: file,
+    })
+    .strict()
+    .superRefine((g, ctx) => {
+      const issue = (message: string, path: (string | number)[]) => ctx.addIssue({ code: z.ZodIssueCode.custom, message, path });
+      const databases = g.databases ?? [];
+      if (databases.length === 0) {
+        if (g.primary !== undefined) issue('needs geoip.databases (it names one of them)', ['primary']);
+        return;
+      }
+      if (g.country !== undefined || g.asn !== undefined) issue('set geoip.country/geoip.asn or geoip.databases, not both', ['databases']);
+      const seen = new Map<string, number>();
+      databases.forEach((d, i) => {
+        if (typeof d.name !== 'string') return;
+        const first = seen.get(d.name);
+        if (first !== undefined) issue(`"${d.name}" is already the name of geoip.databases[${first}]`, ['databases', i, 'name']);
+        else seen.set(d.name, i);
+      });
+      if (!databases.some((d) => d.country !== undefined)) issue('needs at least one entry with a country database', ['databases']);
+      if (g.primary !== undefined) {
+        const named = databases.find((d) => d.name === g.primary);
+        if (!named) issue(`"${g.primary}" is not the name of an entry in geoip.databases (${[...seen.keys()].join(', ')})`, ['primary']);
+        else if (named.country === undefined) issue(`"${g.primary}" has no country database`, ['primary']);
+      }
+    })
+    .nullish();
+}
+
+/** `export`: where finished flows go besides Geowarden's own outputs. */
+function exportSchema() {
+  return section({
+    ipfix: z
+      .object({
+        collector: required(checkCollectorAddress),
+        observation_domain_id: optional(checkIntegerRange(0, 0xffffffff)),
+        template_refresh: section({ interval: optional(checkDuration(1)), packets: optional(checkIntegerRange(1, 1_000_000)) }),
+        // IPv6 guarantees 1280; smaller paths leave too little room for the templates.
+        mtu: optional(checkIntegerRange(576, 65535)),
+      })
+      .strict()
+      .nullish(),
+  });
+}
+
 export interface SchemaContext {
   /** Group names from the jurisdictions file, in file order; null when that file could not be read. */
   jurisdictionGroups: readonly string[] | null;
@@ -530,17 +833,20 @@ export function buildConfigSchema(context: SchemaContext) {
         udp_idle_timeout: optional(checkDuration(1)),
         icmp_idle_timeout: optional(checkDuration(1)),
         active_timeout: optional(checkDuration(1)),
+        quic: optional(checkBoolean),
       }),
       dns: section({
         max_entries: optional(checkPositiveInteger),
         grace: optional(checkDuration(0)),
         min_ttl: optional(checkDuration(0)),
+        encrypted_resolvers_file: file,
+        dnstap_socket: optional(checkPath(context.baseDir)),
       }),
       devices: section({
         max_devices: optional(checkPositiveInteger),
         inventory: z.array(inventoryEntry).nullish(),
       }),
-      geoip: section({ country: file, asn: file, cache_size: optional(checkPositiveInteger), update: geoipUpdateSchema(context.baseDir) }),
+      geoip: geoipSchema(context.baseDir),
       server: section({ listen: optional(checkListenAddress), web_config_file: file }),
       daemon: z
         .object({ user: optional(checkAccountName), group: optional(checkAccountName) })
@@ -553,10 +859,14 @@ export function buildConfigSchema(context: SchemaContext) {
         .nullish(),
       log: section({ level: optional(checkOneOf(LOG_LEVELS)) }),
       metrics: section({ cardinality_limit: optional(checkPositiveInteger) }),
+      export: exportSchema(),
+      alerts: alertsSchema(context),
+      history: historySchema(),
       policy: z
         .object({
           jurisdictions_file: file,
           unknown_country: optional(checkOneOf(['unknown', 'violation', 'allowed'] as const)),
+          anycast: optional(checkOneOf(['judge', 'anycast'] as const)),
           deny_countries: countries,
           allow_countries: countries,
           exceptions: exceptionsSchema(),

@@ -17,6 +17,7 @@ export type SniResult =
 const CONTENT_HANDSHAKE = 22;
 const HANDSHAKE_CLIENT_HELLO = 1;
 const EXT_SERVER_NAME = 0; // RFC 6066 §3
+const EXT_ALPN = 16; // RFC 7301 §3.1
 const NAME_TYPE_HOST_NAME = 0;
 /** RFC 8446 §5.1 / RFC 5246 §6.2.1: a plaintext record fragment is at most 2^14 bytes. */
 const MAX_RECORD = 16384;
@@ -104,6 +105,26 @@ export function parseClientHelloSni(buf: Buffer, off: number, len: number): SniR
   return complete ? MALFORMED : { kind: 'need-more', needed };
 }
 
+/**
+ * The same answer for a bare handshake message, as QUIC carries it in CRYPTO frames (RFC 9001
+ * §4: no TLS records): handshake type 1, a 24-bit length, the ClientHello body, from buf[off].
+ * `alpn`, when given, receives the protocols the client offers (RFC 7301), in its order.
+ */
+export function parseClientHelloMessage(buf: Buffer, off: number, len: number, alpn: string[] | null = null): SniResult {
+  if (!(off >= 0) || !(len >= 0)) return MALFORMED;
+  const end = Math.min(off + len, buf.length);
+  if (end - off <= 0) return { kind: 'need-more', needed: 4 };
+  if (buf[off] !== HANDSHAKE_CLIENT_HELLO) return NOT_TLS;
+  if (end - off < 4) return { kind: 'need-more', needed: 4 };
+  const hsLen = (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+  if (hsLen > MAX_CLIENT_HELLO) return MALFORMED;
+  const bodyEnd = off + 4 + hsLen;
+  const availEnd = Math.min(end, bodyEnd);
+  const r = parseBody(buf, off + 4, bodyEnd, availEnd, alpn);
+  if (r !== null) return r;
+  return availEnd >= bodyEnd ? MALFORMED : { kind: 'need-more', needed: 4 + hsLen };
+}
+
 /** Byte `i` of the handshake stream made of the record bodies in `fragments`. */
 function byteAt(buf: Buffer, fragments: number[], i: number): number {
   for (let k = 0; k < fragments.length; k += 2) {
@@ -118,7 +139,7 @@ function byteAt(buf: Buffer, fragments: number[], i: number): number {
  * result, or null when the present bytes end before it is known (need more, or malformed when
  * nothing more can come).
  */
-function parseBody(b: Buffer, p: number, bodyEnd: number, availEnd: number): SniResult | null {
+function parseBody(b: Buffer, p: number, bodyEnd: number, availEnd: number, alpn: string[] | null = null): SniResult | null {
   const room = (at: number, n: number, limit: number): number =>
     at + n > limit ? OVERRUN : at + n > availEnd ? TRUNCATED : FITS;
   let c: number;
@@ -147,22 +168,47 @@ function parseBody(b: Buffer, p: number, bodyEnd: number, availEnd: number): Sni
   p += 2;
 
   let seenSni = false;
+  // With `alpn`, the walk goes on past the SNI to collect ALPN; a problem after the SNI then
+  // ends the walk with the SNI already found. Without it, the first SNI is the answer.
+  let found: SniResult = NO_SNI;
   while (p < extEnd) {
-    if ((c = room(p, 4, extEnd)) !== FITS) return c === OVERRUN ? MALFORMED : null;
+    if ((c = room(p, 4, extEnd)) !== FITS) return found !== NO_SNI ? found : c === OVERRUN ? MALFORMED : null;
     const type = u16(b, p);
     const extLen = u16(b, p + 2);
     p += 4;
-    if (p + extLen > extEnd) return MALFORMED;
+    if (p + extLen > extEnd) return found !== NO_SNI ? found : MALFORMED;
     if (type === EXT_SERVER_NAME) {
       // RFC 8446 §4.2: no extension type may appear twice.
       if (seenSni) return MALFORMED;
       seenSni = true;
       const r = parseServerName(b, p, p + extLen, room);
-      if (r !== NO_SNI) return r;
+      if (r !== NO_SNI) {
+        if (alpn === null || r === null || r.kind !== 'sni') return r;
+        found = r;
+      }
+    } else if (type === EXT_ALPN && alpn !== null && p + extLen <= availEnd) {
+      collectAlpn(b, p, p + extLen, alpn);
     }
     p += extLen;
   }
-  return NO_SNI;
+  return found;
+}
+
+/**
+ * application_layer_protocol_negotiation extension_data (RFC 7301 §3.1): ProtocolNameList
+ * <2..2^16-1> of ProtocolName <1..2^8-1>. Printable names only (IANA's are), at most 8.
+ */
+function collectAlpn(b: Buffer, p: number, extEnd: number, out: string[]): void {
+  if (p + 2 > extEnd || p + 2 + u16(b, p) !== extEnd) return;
+  p += 2;
+  while (p < extEnd && out.length < 8) {
+    const n = b[p]!;
+    if (n === 0 || p + 1 + n > extEnd) return;
+    let printable = true;
+    for (let i = p + 1; i <= p + n; i++) if (b[i]! < 0x21 || b[i]! > 0x7e) printable = false;
+    if (printable) out.push(b.toString('latin1', p + 1, p + 1 + n));
+    p += 1 + n;
+  }
 }
 
 /**

@@ -19,6 +19,7 @@ export const DECODE_LAYERS = [
   'tls',
   'http',
   'dhcp',
+  'quic',
 ] as const;
 export type DecodeLayer = (typeof DECODE_LAYERS)[number];
 

@@ -33,7 +33,7 @@ export class DnsObserver {
     len: number,
     client: Words,
     server: Words,
-    transport: 'udp' | 'tcp',
+    transport: DnsResponse['transport'],
     timestampUs: number,
     truncated = false,
   ): void {

@@ -14,7 +14,8 @@ export interface DnsResponse {
   client: string;
   /** The server that answered (source of the response). */
   server: string;
-  transport: 'udp' | 'tcp';
+  /** How the response reached Geowarden: on the wire (udp, tcp), or reported by the resolver (dnstap). */
+  transport: 'udp' | 'tcp' | 'dnstap';
   qname: string | null;
   qtype: string | null;
   /** RCODE mnemonic: NOERROR, NXDOMAIN, SERVFAIL, ... */

@@ -13,6 +13,7 @@ import {
 import type { DeviceTable } from '../devices/device-table';
 import { addressKeyOf, type DnsAnswerCache } from '../dns/dns-answer-cache';
 import { CidrSet, formatAddress, type Words } from '../net/address';
+import type { EncryptedDnsClassifier } from './encrypted-dns';
 import { endpointWords, Flow, TimeoutClass } from './flow';
 import { FlowTable } from './flow-table';
 import { FragmentPorts } from './fragment-ports';
@@ -44,6 +45,8 @@ export interface FlowTrackerDeps {
   devices: DeviceTable;
   dnsCache: DnsAnswerCache;
   inspector: FlowPayloadInspector;
+  /** Flags DoT/DoQ/DoH flows when they end; without it no flow is flagged. */
+  encryptedDns?: EncryptedDnsClassifier | null;
   onFlowEnd: (record: FlowRecord) => void;
 }
 
@@ -256,7 +259,17 @@ export class FlowTracker {
       firstSeenUs: flow.firstUs,
       lastSeenUs: flow.lastUs,
       endReason: reason,
+      appProtocol: flow.appProtocol,
+      alpn: flow.alpn,
+      encryptedDns: null,
+      encryptedDnsResolver: null,
+      unattributed: false,
     };
+    const encrypted = this.deps.encryptedDns?.classify(record);
+    if (encrypted) {
+      record.encryptedDns = encrypted.kind;
+      record.encryptedDnsResolver = encrypted.resolver;
+    }
     this.deps.onFlowEnd(record);
   }
 }

@@ -1,6 +1,7 @@
 import { NO_MAC } from '../decode/types';
 import type { Words } from '../net/address';
-import type { FlowEndReason } from './types';
+import type { QuicHandshake } from './quic-inspector';
+import type { AppProtocol, FlowEndReason } from './types';
 
 /** Which idle timeout applies; each class has its own LRU list so expiry is a walk from the head. */
 export const enum TimeoutClass {
@@ -24,6 +25,8 @@ export interface FlowAppState {
   /** DNS over TCP: bytes of a length-prefixed message that spans segments, from the server side. */
   dnsBytes: Buffer | null;
   dnsNextSeq: number;
+  /** QUIC: keys and CRYPTO bytes of the client's Initial packets while the ClientHello is incomplete. */
+  quic: QuicHandshake | null;
 }
 
 /**
@@ -69,6 +72,10 @@ export class Flow {
   names: string[] = [];
   sni: string | null = null;
   httpHost: string | null = null;
+  /** 'quic' once a client Initial of this flow decrypted and authenticated (RFC 9001 §5.2). */
+  appProtocol: AppProtocol | null = null;
+  /** Protocols offered by ALPN in the flow's QUIC ClientHello (RFC 7301), client order. */
+  alpn: string[] | null = null;
   /** Payload packets still worth inspecting; 0 once the names are known or hope is lost. */
   inspectBudget = 0;
   app: FlowAppState | null = null;

@@ -1,10 +1,11 @@
 import { splitTcpDnsMessages } from '../decode/dns-message';
 import { parseHttpHost } from '../decode/http-request';
 import { parseClientHelloSni } from '../decode/tls-client-hello';
-import { IPPROTO_TCP, type DecodeErrorCounts, type DecodedPacket } from '../decode/types';
+import { IPPROTO_TCP, IPPROTO_UDP, type DecodeErrorCounts, type DecodedPacket } from '../decode/types';
 import type { Words } from '../net/address';
-import { endpointWords, type Flow } from './flow';
+import { endpointWords, type Flow, type FlowAppState } from './flow';
 import type { FlowPayloadInspector } from './flow-tracker';
+import { QUIC_PACKET_BUDGET, QuicInspector } from './quic-inspector';
 
 /** Client payload packets to look at before giving up on a name (the ClientHello or request comes first). */
 const CLIENT_PAYLOAD_BUDGET = 6;
@@ -30,18 +31,33 @@ export type TcpDnsHandler = (
  * segment or one split across segments). Buffers only in-order bytes; a gap ends the attempt.
  */
 export class PayloadInspector implements FlowPayloadInspector {
+  /** QUIC Initial inspection of UDP flows; null when turned off (config flows.quic: false). */
+  readonly quic: QuicInspector | null;
+
   constructor(
     private readonly errors: DecodeErrorCounts,
     private readonly onTcpDns: TcpDnsHandler,
-  ) {}
+    options: { quic?: boolean } = {},
+  ) {
+    this.quic = options.quic === false ? null : new QuicInspector(errors);
+  }
 
   initialBudget(flow: Flow): number {
+    if (flow.protocol === IPPROTO_UDP) {
+      // QUIC to the outside; DNS and DHCP ports are decoded before the flow stage.
+      if (this.quic === null || flow.bothInternal || flow.aPort === 53 || flow.bPort === 53) return 0;
+      return QUIC_PACKET_BUDGET;
+    }
     if (flow.protocol !== IPPROTO_TCP || flow.bothInternal && flow.aPort !== 53 && flow.bPort !== 53) return 0;
     if (flow.aPort === 53 || flow.bPort === 53) return DNS_BUDGET;
     return CLIENT_PAYLOAD_BUDGET;
   }
 
   inspect(flow: Flow, pkt: DecodedPacket, fromA: boolean): void {
+    if (flow.protocol === IPPROTO_UDP) {
+      this.quic?.inspect(flow, pkt, fromA);
+      return;
+    }
     if (flow.aPort === 53 || flow.bPort === 53) {
       // Responses come from the port-53 side; queries carry no answers.
       if (fromA === (flow.aPort === 53)) this.inspectTcpDns(flow, pkt);
@@ -97,14 +113,14 @@ export class PayloadInspector implements FlowPayloadInspector {
   }
 
   private keepClientBytes(flow: Flow, pkt: DecodedPacket, buf: Buffer, off: number, len: number): void {
-    const app = (flow.app ??= { clientBytes: null, clientNextSeq: 0, dnsBytes: null, dnsNextSeq: 0 });
+    const app = (flow.app ??= newAppState());
     // Copy: the capture stage reuses the packet buffer for the next frame.
     app.clientBytes = Buffer.from(buf.subarray(off, off + len));
     app.clientNextSeq = (pkt.tcpSeq + pkt.payloadLength) >>> 0;
   }
 
   private inspectTcpDns(flow: Flow, pkt: DecodedPacket): void {
-    const app = (flow.app ??= { clientBytes: null, clientNextSeq: 0, dnsBytes: null, dnsNextSeq: 0 });
+    const app = (flow.app ??= newAppState());
     let buf = pkt.buf;
     let off = pkt.payloadOffset;
     let len = pkt.payloadLength;
@@ -135,6 +151,10 @@ export class PayloadInspector implements FlowPayloadInspector {
     flow.inspectBudget = 0;
     flow.app = null;
   }
+}
+
+function newAppState(): FlowAppState {
+  return { clientBytes: null, clientNextSeq: 0, dnsBytes: null, dnsNextSeq: 0, quic: null };
 }
 
 /** RFC 1982 serial-number comparison for TCP sequence numbers. */

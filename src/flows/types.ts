@@ -3,6 +3,12 @@ export type FlowEndReason = 'fin' | 'rst' | 'idle-timeout' | 'active-timeout' | 
 
 export type TransportName = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | string;
 
+/** Application protocol recognised from the payload (beyond the port number). */
+export type AppProtocol = 'quic';
+
+/** DNS over TLS (RFC 7858), over QUIC (RFC 9250), over HTTPS (RFC 8484). */
+export type EncryptedDnsKind = 'dot' | 'doq' | 'doh';
+
 /** A device on the LAN as the flow saw it. */
 export interface DeviceRef {
   ip: string;
@@ -36,4 +42,16 @@ export interface FlowRecord {
   firstSeenUs: number;
   lastSeenUs: number;
   endReason: FlowEndReason;
+  // The fields below are optional so that records built before they existed stay valid; the
+  // flow stage always sets them, sinks read a missing one as null / false.
+  /** 'quic' when a client Initial of the flow was decrypted. */
+  appProtocol?: AppProtocol | null;
+  /** ALPN protocols the client offered (QUIC flows; TLS over TCP is not parsed for them). */
+  alpn?: string[] | null;
+  /** Encrypted DNS to a resolver: DoT on TCP/853, DoQ on UDP/853, DoH to a listed resolver. */
+  encryptedDns?: EncryptedDnsKind | null;
+  /** The resolver's name from the list, else its SNI, else its address; null when encryptedDns is. */
+  encryptedDnsResolver?: string | null;
+  /** A public remote, and no name from DNS, SNI or HTTP Host: traffic nobody can put a name on. */
+  unattributed?: boolean;
 }

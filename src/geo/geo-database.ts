@@ -40,9 +40,10 @@ export function settingFor(role: GeoRole): string {
   return role === 'country' ? 'geoip.country' : 'geoip.asn';
 }
 
-function missingFileFix(role: GeoRole, isDefault: boolean): string {
-  const setting = settingFor(role);
-  if (!isDefault) return `correct ${setting}, or remove it to use the bundled database`;
+function missingFileFix(role: GeoRole, isDefault: boolean, setting: string): string {
+  if (!isDefault) {
+    return setting === settingFor(role) ? `correct ${setting}, or remove it to use the bundled database` : `correct ${setting}`;
+  }
   return role === 'asn'
     ? `run "npm run build-geoip" or set ${setting} to an MMDB file`
     : `run "npm install" (it ships ${COUNTRY_DB_PACKAGE}) or set ${setting} to an MMDB file`;
@@ -109,16 +110,18 @@ export class GeoDatabase {
     return SCHEMA_PROVIDES[this.schema].asn;
   }
 
-  /** Opens synchronously; `isDefault` only changes the fix suggested when the file is missing. */
-  static open(role: GeoRole, path: string, isDefault: boolean): GeoDatabase {
-    const setting = settingFor(role);
+  /**
+   * Opens synchronously; `isDefault` only changes the fix suggested when the file is missing.
+   * `setting` is the config key named in errors (`geoip.databases[1].country` for one of several).
+   */
+  static open(role: GeoRole, path: string, isDefault: boolean, setting: string = settingFor(role)): GeoDatabase {
     const fix = `set ${setting} to an MMDB file (${SUPPORTED_FORMATS})`;
     let db: Buffer;
     try {
       db = readFileSync(path);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw new GeoDatabaseError(setting, path, readProblem(e), e.code === 'ENOENT' ? missingFileFix(role, isDefault) : fix);
+      throw new GeoDatabaseError(setting, path, readProblem(e), e.code === 'ENOENT' ? missingFileFix(role, isDefault, setting) : fix);
     }
     const problem = formatProblem(db);
     if (problem) throw new GeoDatabaseError(setting, path, problem, problem === 'is gzip-compressed' ? `gunzip it, or ${fix}` : fix);
@@ -142,7 +145,7 @@ export class GeoDatabase {
     }
     const database = new GeoDatabase(role, path, detection.schema, reader, db);
     if (role === 'country' && !database.providesCountry) {
-      throw new GeoDatabaseError(setting, path, `has no country data (its records are ${detection.schema})`, `set ${setting} to a country database and geoip.asn to this one`);
+      throw new GeoDatabaseError(setting, path, `has no country data (its records are ${detection.schema})`, setting === settingFor(role) ? `set ${setting} to a country database and geoip.asn to this one` : `set ${setting} to a country database and put this one under asn`);
     }
     if (role === 'asn' && !database.providesAsn) {
       throw new GeoDatabaseError(setting, path, `has no ASN data (its records are ${detection.schema})`, `set ${setting} to an ASN database (GeoLite2-ASN layout or IPinfo Lite)`);

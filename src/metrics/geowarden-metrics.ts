@@ -13,6 +13,7 @@ import type { DnsObserverStats } from '../dns/dns-observer';
 import type { FlowTrackerStats } from '../flows/flow-tracker';
 import type { FlowEndReason } from '../flows/types';
 import type { CacheStats, GeoDatabaseInfo } from '../geo/geo-resolver';
+import { disagreeingPairs } from '../geo/source-answers';
 import type { JudgedFlow } from '../policy/types';
 import type { PipelineSink, PipelineSummary } from '../sinks/types';
 import { CardinalityGuards, OTHER, type CardinalityGuard } from './cardinality-guard';
@@ -86,9 +87,14 @@ export class GeowardenMetrics {
   private readonly violations: Counter<string>;
   private readonly deviceBytes: Counter<string>;
   private readonly remoteAsnBytes: Counter<string>;
+  private readonly geoipDisagreements: Counter<string>;
   private readonly violationsGuard: CardinalityGuard;
   private readonly deviceBytesGuard: CardinalityGuard;
   private readonly remoteAsnGuard: CardinalityGuard;
+  private readonly encryptedDnsFlows: Counter<string>;
+  private readonly unattributedBytes: Counter<string>;
+  private readonly encryptedDnsGuard: CardinalityGuard;
+  private readonly unattributedGuard: CardinalityGuard;
   private readonly geoipUpdateSuccess: Gauge<string>;
   private readonly geoipUpdateFailures: Counter<string>;
 
@@ -108,9 +114,14 @@ export class GeowardenMetrics {
     this.violations = this.counter('violations');
     this.deviceBytes = this.counter('deviceBytes');
     this.remoteAsnBytes = this.counter('remoteAsnBytes');
+    this.geoipDisagreements = this.counter('geoipDisagreements');
     this.violationsGuard = this.guards.for(METRICS.violations.name);
     this.deviceBytesGuard = this.guards.for(METRICS.deviceBytes.name);
     this.remoteAsnGuard = this.guards.for(METRICS.remoteAsnBytes.name);
+    this.encryptedDnsFlows = this.counter('encryptedDnsFlows');
+    this.unattributedBytes = this.counter('unattributedBytes');
+    this.encryptedDnsGuard = this.guards.for(METRICS.encryptedDnsFlows.name);
+    this.unattributedGuard = this.guards.for(METRICS.unattributedBytes.name);
     this.geoipUpdateSuccess = this.gauge('geoipUpdateSuccess');
     this.geoipUpdateFailures = this.counter('geoipUpdateFailures');
     this.sink = { onFlow: (judged) => this.countFlow(judged) };
@@ -179,6 +190,18 @@ export class GeowardenMetrics {
       const asOrg = geo.asOrg ?? 'unknown';
       const kept = this.remoteAsnGuard.admit(`${asn}\u0000${asOrg}`);
       this.remoteAsnBytes.inc({ asn: kept ? asn : OTHER, as_org: kept ? asOrg : OTHER }, flow.bytesOut + flow.bytesIn);
+    }
+    // Bounded by the configured databases: n(n-1)/2 pairs at most.
+    for (const databases of disagreeingPairs(geo.sources)) this.geoipDisagreements.inc({ databases });
+    if (flow.encryptedDns) {
+      const resolver = flow.encryptedDnsResolver ?? flow.remoteIp;
+      const kept = this.encryptedDnsGuard.admit(`${name}\u0000${resolver}`);
+      this.encryptedDnsFlows.inc({ device: kept ? name : OTHER, kind: flow.encryptedDns, resolver: kept ? resolver : OTHER });
+    }
+    if (flow.unattributed) {
+      const device = this.unattributedGuard.admit(name) ? name : OTHER;
+      this.unattributedBytes.inc({ device, direction: 'out' }, flow.bytesOut);
+      this.unattributedBytes.inc({ device, direction: 'in' }, flow.bytesIn);
     }
   }
 

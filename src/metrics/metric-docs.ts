@@ -60,6 +60,18 @@ export const METRICS = {
     labels: ['asn', 'as_org'],
     help: 'IP-layer bytes (both directions) of finished flows to non-local remotes, by remote AS number and organisation ("unknown" when the database has none; cardinality-guarded).',
   },
+  encryptedDnsFlows: {
+    name: 'geowarden_encrypted_dns_flows_total',
+    type: 'counter',
+    labels: ['device', 'kind', 'resolver'],
+    help: `Finished flows of encrypted DNS by device (hostname if known, else IP), kind (doh, dot, doq) and resolver (name from the resolver list, else SNI, else address); device and resolver cardinality-guarded. Names resolved this way never reach Geowarden. ${FLOW_NOTE}`,
+  },
+  unattributedBytes: {
+    name: 'geowarden_unattributed_bytes_total',
+    type: 'counter',
+    labels: ['device', 'direction'],
+    help: `IP-layer bytes of finished flows to public remotes that no DNS answer, SNI or HTTP Host names, per device (cardinality-guarded) and direction: the traffic Geowarden cannot tie to a service. ${FLOW_NOTE}`,
+  },
   dnsResponses: {
     name: 'geowarden_dns_responses_total',
     type: 'counter',
@@ -173,6 +185,12 @@ export const METRICS = {
     type: 'gauge',
     labels: ['role'],
     help: 'Build time of the open GeoIP database (MMDB build_epoch), Unix seconds; time() minus this is its age.',
+  },
+  geoipDisagreements: {
+    name: 'geowarden_geoip_disagreements_total',
+    type: 'counter',
+    labels: ['databases'],
+    help: `Finished flows whose remote two GeoIP databases placed in different countries, per pair of databases ("dbip,geolite2", names from geoip.databases, in config order). ${FLOW_NOTE}`,
   },
   geoipLookups: {
     name: 'geowarden_geoip_lookups_total',

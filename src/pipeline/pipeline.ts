@@ -6,9 +6,11 @@ import { IPPROTO_UDP, newDecodedPacket, type DecodedPacket } from '../decode/typ
 import { DeviceTable } from '../devices/device-table';
 import { DnsAnswerCache } from '../dns/dns-answer-cache';
 import { DnsObserver } from '../dns/dns-observer';
+import { EncryptedDnsClassifier, loadEncryptedResolvers } from '../flows/encrypted-dns';
 import { FlowTracker } from '../flows/flow-tracker';
 import { PayloadInspector } from '../flows/payload-inspector';
 import type { FlowRecord } from '../flows/types';
+import { isUnattributed } from '../flows/unattributed';
 import type { GeoLookup } from '../geo/types';
 import { CidrSet, formatV4 } from '../net/address';
 import type { FlowJudge } from '../policy/types';
@@ -69,8 +71,10 @@ export class Pipeline {
       this.decoder.errors,
       dnsSinks.length ? (r) => dnsSinks.forEach((s) => s.onDns!(r)) : null,
     );
-    const inspector = new PayloadInspector(this.decoder.errors, (buf, off, len, client, server, ts) =>
-      this.dns.observe(buf, off, len, client, server, 'tcp', ts),
+    const inspector = new PayloadInspector(
+      this.decoder.errors,
+      (buf, off, len, client, server, ts) => this.dns.observe(buf, off, len, client, server, 'tcp', ts),
+      { quic: config.flows.quic ?? true },
     );
     this.flows = new FlowTracker({
       config: config.flows,
@@ -78,6 +82,7 @@ export class Pipeline {
       devices: this.devices,
       dnsCache: this.dnsCache,
       inspector,
+      encryptedDns: new EncryptedDnsClassifier(loadEncryptedResolvers(config.dns.encryptedResolversFile ?? null)),
       onFlowEnd: (record) => this.onFlowEnd(record),
     });
   }
@@ -170,8 +175,13 @@ export class Pipeline {
   }
 
   private onFlowEnd(flow: FlowRecord): void {
-    const geo = this.geo.lookup(flow.remoteIp);
-    const verdict = this.judge.judge(flow, geo);
+    const found = this.geo.lookup(flow.remoteIp);
+    const verdict = this.judge.judge(flow, found);
+    // With several databases the verdict may rest on another database's answer than the primary's
+    // (geoip.decision any/all/majority): sinks then show that country, so counts by country and
+    // the verdict agree. The lookup result is shared through the cache, hence the copy.
+    const geo = verdict.country !== undefined && verdict.country !== found.country ? { ...found, country: verdict.country } : found;
+    flow.unattributed = isUnattributed(flow, geo);
     this.flowCount++;
     if (verdict.verdict === 'violation') this.violations++;
     const judged = { flow, geo, verdict };

@@ -3,9 +3,10 @@
  * rules allow. Everything that can be known from the config (expanded country sets, parsed CIDRs
  * and MACs, even the reason strings) is built once in `fromConfig`, so `judge` only looks things up.
  */
-import type { CountryRules, DeviceGroupPolicy, ExceptionsConfig, PolicyConfig } from '../config/types';
+import type { AnycastPolicy, CountryRules, DeviceGroupPolicy, ExceptionsConfig, GeoDecisionRule, PolicyConfig } from '../config/types';
 import type { DeviceRef, FlowRecord } from '../flows/types';
-import type { GeoInfo } from '../geo/types';
+import { answersDisagree, describeAnswers } from '../geo/source-answers';
+import type { GeoInfo, GeoSourceAnswer } from '../geo/types';
 import { CidrSet, parseAddress, parseMac, type Words } from '../net/address';
 import { isCountryCode } from './iso3166';
 import type { Jurisdictions } from './jurisdictions';
@@ -155,31 +156,54 @@ function compileMatcher(group: DeviceGroupPolicy, policy: CompiledPolicy): Group
   };
 }
 
+/** Whether the rules of `policy` object to `country`, and the reason either way. */
+function ruleFor(policy: CompiledPolicy, country: string): { objects: boolean; reason: string } {
+  const listed = policy.listed.get(country.toUpperCase());
+  if (policy.mode === 'deny') return listed !== undefined ? { objects: true, reason: listed } : { objects: false, reason: policy.unlisted };
+  return listed !== undefined ? { objects: false, reason: listed } : { objects: true, reason: policy.unlisted };
+}
+
+/** How `judge` combines several databases' answers; see GeoDecisionRule. */
+export interface CountryPolicyOptions {
+  /** Default `primary`. */
+  decision?: GeoDecisionRule;
+}
+
 export class CountryPolicy implements FlowJudge {
   private readonly fallback: CompiledPolicy;
   private readonly matchers: GroupMatcher[];
   private readonly unknownCountry: VerdictKind;
+  private readonly anycast: AnycastPolicy;
+  private readonly decision: GeoDecisionRule;
   /** Whether any group matches by CIDR or MAC; spares parsing the device's address or MAC when none does. */
   private readonly needsDeviceAddress: boolean;
   private readonly needsDeviceMac: boolean;
 
-  private constructor(fallback: CompiledPolicy, matchers: GroupMatcher[], unknownCountry: VerdictKind) {
+  private constructor(
+    fallback: CompiledPolicy,
+    matchers: GroupMatcher[],
+    unknownCountry: VerdictKind,
+    anycast: AnycastPolicy,
+    decision: GeoDecisionRule,
+  ) {
     this.fallback = fallback;
     this.matchers = matchers;
     this.unknownCountry = unknownCountry;
+    this.anycast = anycast;
+    this.decision = decision;
     this.needsDeviceAddress = matchers.some((m) => m.cidrs.size > 0);
     this.needsDeviceMac = matchers.some((m) => m.macs.size > 0);
   }
 
   /** Throws an Error when the config names a group the jurisdictions do not define (a validated config never does). */
-  static fromConfig(policy: PolicyConfig, jurisdictions: Jurisdictions): CountryPolicy {
+  static fromConfig(policy: PolicyConfig, jurisdictions: Jurisdictions, options: CountryPolicyOptions = {}): CountryPolicy {
     const global = new ExceptionSet(DEFAULT_POLICY_NAME, policy.exceptions);
     const fallback = compileRules(DEFAULT_POLICY_NAME, policy.default, jurisdictions, [global]);
     const matchers = policy.groups.map((group) => {
       const own = new ExceptionSet(group.name, group.exceptions);
       return compileMatcher(group, compileRules(group.name, group, jurisdictions, [own, global]));
     });
-    return new CountryPolicy(fallback, matchers, policy.unknownCountry);
+    return new CountryPolicy(fallback, matchers, policy.unknownCountry, policy.anycast ?? 'judge', options.decision ?? 'primary');
   }
 
   judge(flow: FlowRecord, geo: GeoInfo): Verdict {
@@ -193,16 +217,66 @@ export class CountryPolicy implements FlowJudge {
       if (reason !== null) return { verdict: 'allowed', reason, policy: policy.name };
     }
 
-    if (geo.country === null) return { verdict: this.unknownCountry, reason: 'country unknown', policy: policy.name };
-    const listed = policy.listed.get(geo.country.toUpperCase());
-    if (policy.mode === 'deny') {
-      return listed !== undefined
-        ? { verdict: 'violation', reason: listed, policy: policy.name }
-        : { verdict: 'allowed', reason: policy.unlisted, policy: policy.name };
+    // The admin placed this block or AS: the databases are not asked.
+    if (geo.override) {
+      const rule = ruleFor(policy, geo.override.country);
+      const note = geo.override.note ? ` (${geo.override.note})` : '';
+      return {
+        verdict: rule.objects ? 'violation' : 'allowed',
+        reason: `${rule.reason}; country from override ${geo.override.match}${note}`,
+        policy: policy.name,
+      };
     }
-    return listed !== undefined
-      ? { verdict: 'allowed', reason: listed, policy: policy.name }
-      : { verdict: 'violation', reason: policy.unlisted, policy: policy.name };
+    if (geo.anycast && this.anycast === 'anycast') {
+      const as = geo.asn !== null ? `AS${geo.asn}${geo.asOrg ? ` ${geo.asOrg}` : ''}` : 'AS unknown';
+      return { verdict: 'anycast', reason: `anycast network: ${as} (policy "${policy.name}")`, policy: policy.name };
+    }
+
+    const sources = geo.sources;
+    if (sources !== undefined && sources.length > 1 && this.decision !== 'primary') return this.judgeAnswers(policy, geo, sources);
+
+    const primary = sources?.find((s) => s.primary);
+    const decidedBy = primary ? { decidedBy: [primary.database] } : {};
+    if (geo.country === null) return { verdict: this.unknownCountry, reason: 'country unknown', policy: policy.name };
+    const rule = ruleFor(policy, geo.country);
+    const disagree = answersDisagree(sources) ? `; databases disagree (primary decides): ${describeAnswers(sources!)}` : '';
+    return { verdict: rule.objects ? 'violation' : 'allowed', reason: rule.reason + disagree, policy: policy.name, ...decidedBy };
+  }
+
+  /**
+   * `geoip.decision` any, all or majority over the databases that have an answer (a database
+   * that does not know the address places it nowhere, so it neither objects nor counts).
+   */
+  private judgeAnswers(policy: CompiledPolicy, geo: GeoInfo, sources: readonly GeoSourceAnswer[]): Verdict {
+    const answering = sources.filter((s) => s.country !== null);
+    if (answering.length === 0) return { verdict: this.unknownCountry, reason: 'country unknown', policy: policy.name };
+    const objecting = answering.filter((s) => ruleFor(policy, s.country!).objects);
+    const accepting = answering.filter((s) => !ruleFor(policy, s.country!).objects);
+    let violation: boolean;
+    switch (this.decision) {
+      case 'any':
+        violation = objecting.length > 0;
+        break;
+      case 'all':
+        violation = accepting.length === 0;
+        break;
+      default:
+        violation = objecting.length * 2 > answering.length;
+    }
+    const deciding = violation ? objecting : accepting;
+    // The primary's answer when it is among the deciding ones, else the first deciding answer.
+    const blamed = deciding.find((s) => s.primary) ?? deciding[0]!;
+    const rule = ruleFor(policy, blamed.country!);
+    const tally = `${objecting.length} of ${answering.length} ${answering.length === 1 ? 'database objects' : 'databases object'}`;
+    const detail = answersDisagree(sources) || answering.length < sources.length ? `: ${describeAnswers(sources)}` : '';
+    const verdict: Verdict = {
+      verdict: violation ? 'violation' : 'allowed',
+      reason: `${rule.reason}; geoip.decision ${this.decision}, ${tally}${detail}`,
+      policy: policy.name,
+      decidedBy: deciding.map((s) => s.database),
+    };
+    if (blamed.country !== geo.country) verdict.country = blamed.country;
+    return verdict;
   }
 
   /** The first group whose matchers fit the device, else the default policy. */

@@ -1,10 +1,15 @@
+import { describeAnswers } from '../geo/source-answers';
 import type { JudgedFlow, VerdictKind } from '../policy/types';
+import { describeGeoEvidence } from './geo-evidence';
+import { countBlindSpots, describeEncryptedDns, newBlindSpots, type DeviceBlindSpots } from './blind-spots';
 import type { PipelineSink, PipelineSummary } from './types';
 
 /** Per device, enough to say where it went; caps keep a hostile capture from growing the report. */
 const MAX_NAMES_PER_DEVICE = 40;
 const MAX_VIOLATIONS_PER_DEVICE = 50;
 const NAMES_SHOWN = 12;
+/** Remotes listed under "geo databases disagree" at the end of the report. */
+const DISAGREEMENTS_SHOWN = 20;
 
 interface CountryTotals {
   bytesOut: number;
@@ -21,6 +26,8 @@ interface ViolationGroup {
   sni: string | null;
   httpHost: string | null;
   reason: string;
+  /** Every database's answer and build date, which decided, or the override (describeGeoEvidence). */
+  geo: string | null;
   bytesOut: number;
   bytesIn: number;
   flows: number;
@@ -41,11 +48,25 @@ interface DeviceSummary {
   names: Set<string>;
   violations: Map<string, ViolationGroup>;
   violationsDropped: number;
+  /** Encrypted DNS resolvers used and traffic no name explains. */
+  blind: DeviceBlindSpots;
 }
 
 /** Label for flows with no country: local traffic, or a remote the databases don't know. */
 const LOCAL = '(local)';
 const UNKNOWN = '(unknown)';
+/** Flows judged `anycast` (policy.anycast: anycast) are not put in a country. */
+const ANYCAST = '(anycast)';
+
+/** A remote the geo databases placed in different countries. */
+interface Disagreement {
+  remote: string;
+  device: string;
+  answers: string;
+  verdict: VerdictKind;
+  decidedBy: string;
+  flows: number;
+}
 
 /**
  * The replay report for a person: per device, which countries it reached through which names,
@@ -53,6 +74,8 @@ const UNKNOWN = '(unknown)';
  */
 export class DeviceReportSink implements PipelineSink {
   private readonly devices = new Map<string, DeviceSummary>();
+  private readonly disagreements = new Map<string, Disagreement>();
+  private disagreeingFlows = 0;
   private summary: PipelineSummary | null = null;
 
   onFlow({ flow, geo, verdict }: JudgedFlow): void {
@@ -70,11 +93,12 @@ export class DeviceReportSink implements PipelineSink {
         bytesOut: 0,
         bytesIn: 0,
         flows: 0,
-        verdicts: { violation: 0, allowed: 0, local: 0, unknown: 0 },
+        verdicts: { violation: 0, allowed: 0, local: 0, unknown: 0, anycast: 0 },
         countries: new Map(),
         names: new Set(),
         violations: new Map(),
         violationsDropped: 0,
+        blind: newBlindSpots(),
       };
       this.devices.set(key, d);
     }
@@ -86,7 +110,8 @@ export class DeviceReportSink implements PipelineSink {
     d.bytesIn += flow.bytesIn;
     d.flows++;
     d.verdicts[verdict.verdict]++;
-    const where = verdict.verdict === 'local' ? LOCAL : (geo.country ?? UNKNOWN);
+    countBlindSpots(d.blind, flow);
+    const where = verdict.verdict === 'local' ? LOCAL : verdict.verdict === 'anycast' ? ANYCAST : (geo.country ?? UNKNOWN);
     const c = d.countries.get(where) ?? { bytesOut: 0, bytesIn: 0, flows: 0 };
     c.bytesOut += flow.bytesOut;
     c.bytesIn += flow.bytesIn;
@@ -97,8 +122,9 @@ export class DeviceReportSink implements PipelineSink {
       if (flow.sni) d.names.add(flow.sni);
       if (flow.httpHost) d.names.add(flow.httpHost);
     }
-    if (verdict.verdict !== 'violation') return;
     const remote = flow.remotePort === null ? `${flow.remoteIp} ${flow.proto}` : `${flow.remoteIp}:${flow.remotePort}/${flow.proto}`;
+    this.noteDisagreement(remote, d, { flow, geo, verdict });
+    if (verdict.verdict !== 'violation') return;
     let v = d.violations.get(remote);
     if (!v) {
       if (d.violations.size >= MAX_VIOLATIONS_PER_DEVICE) {
@@ -114,6 +140,7 @@ export class DeviceReportSink implements PipelineSink {
         sni: flow.sni,
         httpHost: flow.httpHost,
         reason: verdict.reason,
+        geo: describeGeoEvidence(geo, verdict),
         bytesOut: 0,
         bytesIn: 0,
         flows: 0,
@@ -130,6 +157,41 @@ export class DeviceReportSink implements PipelineSink {
 
   onEnd(summary: PipelineSummary): void {
     this.summary = summary;
+  }
+
+  /** Remotes on which the databases disagree, once per remote and device, for the list at the end. */
+  private noteDisagreement(remote: string, d: DeviceSummary, { geo, verdict }: JudgedFlow): void {
+    const answered = (geo.sources ?? []).filter((s) => s.country !== null);
+    if (new Set(answered.map((s) => s.country)).size < 2) return;
+    this.disagreeingFlows++;
+    const key = `${remote}|${d.ip}`;
+    const known = this.disagreements.get(key);
+    if (known) {
+      known.flows++;
+      return;
+    }
+    if (this.disagreements.size >= DISAGREEMENTS_SHOWN) return;
+    this.disagreements.set(key, {
+      remote,
+      device: d.hostname ?? d.ip,
+      answers: describeAnswers(answered),
+      verdict: verdict.verdict,
+      decidedBy: geo.override ? `override ${geo.override.match}` : (verdict.decidedBy ?? []).join(', '),
+      flows: 1,
+    });
+  }
+
+  private renderDisagreements(): string[] {
+    const n = this.disagreeingFlows;
+    const out = [`geo databases disagree on ${n} flow${n === 1 ? '' : 's'}:`];
+    let listed = 0;
+    for (const g of this.disagreements.values()) {
+      const by = g.decidedBy ? ` by ${g.decidedBy}` : '';
+      out.push(`  ${g.remote} (${g.device}, ${g.flows} flow${g.flows === 1 ? '' : 's'}): ${g.answers}; ${g.verdict}${by}`);
+      listed += g.flows;
+    }
+    if (listed < n) out.push(`  (+${n - listed} more flows to other remotes)`);
+    return out;
   }
 
   render(title: string, footer: readonly string[] = []): string {
@@ -158,6 +220,7 @@ export class DeviceReportSink implements PipelineSink {
         violationBytes(b) - violationBytes(a) || b.verdicts.violation - a.verdicts.violation || b.bytesOut + b.bytesIn - (a.bytesOut + a.bytesIn),
     );
     for (const d of ordered) lines.push('', ...renderDevice(d));
+    if (this.disagreeingFlows > 0) lines.push('', ...this.renderDisagreements());
     if (footer.length) lines.push('', ...footer);
     return lines.join('\n') + '\n';
   }
@@ -168,6 +231,12 @@ function renderDevice(d: DeviceSummary): string[] {
   const flag = d.verdicts.violation > 0 ? '  [VIOLATION]' : '';
   const out = [`${who}${d.group ? `  group ${d.group}` : ''}${flag}`];
   out.push(`  traffic: up ${bytes(d.bytesOut)}, down ${bytes(d.bytesIn)} in ${d.flows} flow${d.flows === 1 ? '' : 's'}`);
+  const encrypted = describeEncryptedDns(d.blind);
+  if (encrypted) out.push(`  encrypted DNS: ${encrypted}`);
+  const u = d.blind.unattributed;
+  if (u.flows > 0) {
+    out.push(`  unattributed: up ${bytes(u.bytesOut)}, down ${bytes(u.bytesIn)} in ${u.flows} flow${u.flows === 1 ? '' : 's'} (no DNS name, SNI or Host)`);
+  }
   if (d.violations.size) {
     out.push('  violations:');
     const vs = [...d.violations.values()].sort((a, b) => b.bytesOut + b.bytesIn - (a.bytesOut + a.bytesIn));
@@ -177,6 +246,7 @@ function renderDevice(d: DeviceSummary): string[] {
       if (v.names.length) out.push(`      names: ${v.names.join(' -> ')}`);
       if (v.sni && !v.names.includes(v.sni)) out.push(`      tls sni: ${v.sni}`);
       if (v.httpHost && !v.names.includes(v.httpHost)) out.push(`      http host: ${v.httpHost}`);
+      if (v.geo) out.push(`      geo: ${v.geo}`);
       out.push(`      up ${bytes(v.bytesOut)}, down ${bytes(v.bytesIn)} in ${v.flows} flow${v.flows === 1 ? '' : 's'}; rule: ${v.reason}`);
     }
     if (d.violationsDropped) out.push(`    (+${d.violationsDropped} more violating flows to other remotes)`);

@@ -4,8 +4,9 @@
  * checksum or malformed-packet warnings. Hostile tests get explicit overrides (totalLength, ihl,
  * payloadLength) instead of hand-patching bytes.
  */
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import * as dnsPacket from 'dns-packet';
+import { deriveInitialKeys, headerProtectionMask, packetNonce, QUIC_V1, QUIC_V2 } from '../../src/decode/quic-initial';
 import { isV4Mapped, parseAddress, parseMac } from '../../src/net/address';
 
 // ---------------------------------------------------------------------------------------------
@@ -784,4 +785,130 @@ export function frame(o: {
     case 'loop':
       return nullLoopback({ family, payload: o.ip, bigEndian: true });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// QUIC
+// ---------------------------------------------------------------------------------------------
+
+/** Long-header packet types by their QUIC v1 wire value; v2 renumbers them (RFC 9369 §3.2). */
+const QUIC_LONG_TYPES = { initial: 0, '0rtt': 1, handshake: 2 } as const;
+const QUIC_V2_TYPE_BITS = { initial: 1, '0rtt': 2, handshake: 3 } as const;
+export type QuicLongType = keyof typeof QUIC_LONG_TYPES;
+
+/** A QUIC variable-length integer (RFC 9000 §16) in its shortest form, or in `width` bytes. */
+export function quicVarint(value: number, width?: 1 | 2 | 4 | 8): Buffer {
+  const w = width ?? (value < 0x40 ? 1 : value < 0x4000 ? 2 : value < 0x40000000 ? 4 : 8);
+  const b = Buffer.alloc(w);
+  let v = value;
+  for (let i = w - 1; i >= 0; i--) {
+    b[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+  b[0]! |= { 1: 0x00, 2: 0x40, 4: 0x80, 8: 0xc0 }[w];
+  return b;
+}
+
+/** A CRYPTO frame (RFC 9000 §19.6). */
+export function quicCryptoFrame(offset: number, data: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x06]), quicVarint(offset), quicVarint(data.length), data]);
+}
+
+/** An ACK frame with one range (RFC 9000 §19.3), as a client's second Initial carries one. */
+export function quicAckFrame(largest: number, firstRange = 0): Buffer {
+  return Buffer.concat([Buffer.from([0x02]), quicVarint(largest), quicVarint(0), quicVarint(0), quicVarint(firstRange)]);
+}
+
+/** The ClientHello a QUIC client sends: the bare handshake message, no TLS record (RFC 9001 §4). */
+export function quicClientHello(o: { sni?: string; alpn?: string[]; padTo?: number }): Buffer {
+  return tlsClientHello({ ...o, padTo: o.padTo !== undefined ? o.padTo + 5 : undefined }).subarray(5);
+}
+
+/**
+ * A protected QUIC long-header packet (RFC 9000 §17.2) of QUIC v1 or v2, built as a client
+ * builds it: frames, PADDING up to `padTo` bytes for the whole packet, AEAD_AES_128_GCM with the
+ * Initial keys of `keyDcid` (default: `dcid`), then header protection (RFC 9001 §5.3, §5.4).
+ * Only Initial packets are meaningful to decrypt; other types get the same keys, so a reader
+ * without the right keys sees noise, as it would on the wire.
+ */
+export function quicInitial(o: {
+  version?: number;
+  type?: QuicLongType;
+  dcid: Buffer;
+  scid?: Buffer;
+  token?: Buffer;
+  packetNumber?: number;
+  /** Bytes of the packet number on the wire, 1-4 (default: as few as the value needs, at least 2). */
+  packetNumberLength?: 1 | 2 | 3 | 4;
+  /** CRYPTO frames as (stream offset, bytes), in the order to write them. */
+  cryptoFrames?: Array<{ offset: number; data: Buffer }>;
+  /** Frames written before the CRYPTO frames (PING 0x01, ACK, ...). */
+  frames?: Buffer[];
+  /** Total packet size to reach with PADDING frames; RFC 9000 §14.1 wants client datagrams >= 1200. */
+  padTo?: number;
+  /** Derive the keys from this connection ID instead of `dcid` (a client after its first Initial). */
+  keyDcid?: Buffer;
+  sender?: 'client' | 'server';
+}): Buffer {
+  const version = o.version ?? QUIC_V1;
+  const type = o.type ?? 'initial';
+  const keys = deriveInitialKeys(version, o.keyDcid ?? o.dcid, o.sender ?? 'client');
+  if (!keys) throw new Error(`quicInitial: no Initial keys for version 0x${version.toString(16)}`);
+  const pn = o.packetNumber ?? 0;
+  const pnLength = o.packetNumberLength ?? (pn < 0x10000 ? 2 : 4);
+  const scid = o.scid ?? Buffer.alloc(0);
+  const typeBits = version === QUIC_V2 ? QUIC_V2_TYPE_BITS[type] : QUIC_LONG_TYPES[type];
+  const head = Buffer.concat([
+    Buffer.from([0xc0 | (typeBits << 4) | (pnLength - 1)]),
+    u32be(version),
+    Buffer.from([o.dcid.length]),
+    o.dcid,
+    Buffer.from([scid.length]),
+    scid,
+    type === 'initial' ? Buffer.concat([quicVarint(o.token?.length ?? 0), o.token ?? Buffer.alloc(0)]) : Buffer.alloc(0),
+  ]);
+  let frames = Buffer.concat([...(o.frames ?? []), ...(o.cryptoFrames ?? []).map((f) => quicCryptoFrame(f.offset, f.data))]);
+  // The Length field is written in 2 bytes (or 4 for big packets); PADDING fills up to padTo, and
+  // at least to the 4 bytes after the packet number start that the sample needs (RFC 9001 §5.4.2).
+  const lengthWidth = (n: number): 2 | 4 => (n < 0x4000 ? 2 : 4);
+  const fixed = head.length + pnLength + 16;
+  let padding = Math.max(0, 4 - pnLength - frames.length);
+  if (o.padTo !== undefined) {
+    const need = o.padTo - (fixed + lengthWidth(o.padTo) + frames.length);
+    padding = Math.max(padding, need);
+  }
+  frames = Buffer.concat([frames, Buffer.alloc(padding)]);
+  const length = pnLength + frames.length + 16;
+  const header = Buffer.concat([head, quicVarint(length, lengthWidth(length)), uintBe(pn, pnLength)]);
+  const pnOffset = header.length - pnLength;
+  const cipher = createCipheriv('aes-128-gcm', keys.key, packetNonce(keys.iv, pn), { authTagLength: 16 });
+  cipher.setAAD(header);
+  const sealed = Buffer.concat([cipher.update(frames), cipher.final(), cipher.getAuthTag()]);
+  const packet = Buffer.concat([header, sealed]);
+  const mask = headerProtectionMask(keys.hp, packet.subarray(pnOffset + 4, pnOffset + 20));
+  packet[0]! ^= mask[0]! & 0x0f;
+  for (let i = 0; i < pnLength; i++) packet[pnOffset + i]! ^= mask[1 + i]!;
+  return packet;
+}
+
+function u32be(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0, 0);
+  return b;
+}
+
+function uintBe(n: number, width: number): Buffer {
+  const b = Buffer.alloc(width);
+  b.writeUIntBE(n, 0, width);
+  return b;
+}
+
+/**
+ * The CRYPTO frames of `data` cut into pieces of at most `size` bytes, with their offsets:
+ * `order` 'reverse' writes them last piece first, as Chrome's Initials sometimes do.
+ */
+export function quicCryptoPieces(data: Buffer, size: number, order: 'forward' | 'reverse' = 'forward'): Array<{ offset: number; data: Buffer }> {
+  const pieces: Array<{ offset: number; data: Buffer }> = [];
+  for (let off = 0; off < data.length; off += size) pieces.push({ offset: off, data: data.subarray(off, off + size) });
+  return order === 'reverse' ? pieces.reverse() : pieces;
 }

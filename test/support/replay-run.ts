@@ -42,6 +42,26 @@ export interface FlowLine {
   last_seen: string;
   verdict: 'violation' | 'allowed' | 'local' | 'unknown';
   reason: string;
+  app_protocol?: 'quic' | null;
+  encrypted_dns?: 'doh' | 'dot' | 'doq' | null;
+  encrypted_dns_resolver?: string | null;
+  unattributed?: boolean;
+}
+
+export interface DeviceLine {
+  type: 'device';
+  ip: string;
+  ips: string[];
+  mac: string | null;
+  hostname: string | null;
+  flows: number;
+  bytes_out: number;
+  bytes_in: number;
+  doh: boolean;
+  dot: boolean;
+  doq: boolean;
+  encrypted_dns: Array<{ kind: 'doh' | 'dot' | 'doq'; resolver: string; flows: number }>;
+  unattributed: { bytes_out: number; bytes_in: number; flows: number };
 }
 
 export interface SummaryLine {
@@ -62,6 +82,7 @@ export interface ReplayOutput {
   dns: DnsLine[];
   flows: FlowLine[];
   summary: SummaryLine | null;
+  devices?: DeviceLine[];
 }
 
 export function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -69,13 +90,14 @@ export function runCli(args: string[]): { status: number | null; stdout: string;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function parseJsonLines(stdout: string): Pick<ReplayOutput, 'dns' | 'flows' | 'summary'> {
-  const out: Pick<ReplayOutput, 'dns' | 'flows' | 'summary'> = { dns: [], flows: [], summary: null };
+export function parseJsonLines(stdout: string): Pick<ReplayOutput, 'dns' | 'flows' | 'summary' | 'devices'> {
+  const out: Pick<ReplayOutput, 'dns' | 'flows' | 'summary'> & { devices: DeviceLine[] } = { dns: [], flows: [], summary: null, devices: [] };
   for (const line of stdout.split('\n')) {
     if (!line) continue;
-    const rec = JSON.parse(line) as DnsLine | FlowLine | SummaryLine;
+    const rec = JSON.parse(line) as DnsLine | FlowLine | SummaryLine | DeviceLine;
     if (rec.type === 'dns') out.dns.push(rec);
     else if (rec.type === 'flow') out.flows.push(rec);
+    else if (rec.type === 'device') out.devices.push(rec);
     else out.summary = rec;
   }
   return out;

@@ -384,12 +384,12 @@ function ntp(server: boolean, seed: number): Buffer {
 // Household
 // ---------------------------------------------------------------------------------------------
 
-interface Device extends ExpectedDevice {
+export interface Device extends ExpectedDevice {
   /** Ephemeral port counter. */
   nextPort: number;
 }
 
-interface FlowSpec {
+export interface FlowSpec {
   dev: Device;
   localIp: string;
   localPort: number;
@@ -404,7 +404,7 @@ interface FlowSpec {
 /** Start of every scenario: 2024-06-01T08:00:00Z. */
 export const SCENARIO_START_US = 1_717_228_800_000_000;
 
-class HouseholdBuilder {
+export class HouseholdBuilder {
   readonly frames: ScenarioFrame[] = [];
   private t: number;
   readonly ids = new IpIds();

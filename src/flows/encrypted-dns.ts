@@ -1,0 +1,187 @@
+/**
+ * Encrypted DNS: flows that carry DNS where the gateway cannot read it, so names the device
+ * resolves that way never reach the DnsAnswerCache. DNS over TLS (RFC 7858) and over QUIC
+ * (RFC 9250) have their own port; DNS over HTTPS (RFC 8484) looks like any HTTPS and is known only
+ * by its resolver, from a dated list of well-known ones (config/doh-resolvers.yaml) by address
+ * and SNI. Classification runs once per finished flow.
+ */
+import * as path from 'node:path';
+import { z } from 'zod';
+import {
+  type Check,
+  checkDomainSuffix,
+  checkIpAddress,
+  checkText,
+  ConfigError,
+  parseYamlText,
+  problemsFromZod,
+  readYamlFile,
+  required,
+  showValue,
+  validate,
+  type YamlSource,
+} from '../config/schema';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../decode/types';
+import type { EncryptedDnsKind, FlowRecord } from './types';
+
+export interface EncryptedResolver {
+  /** The resolver's host name, as reports and metrics show it. */
+  name: string;
+  provider: string;
+  /** Canonical text form (as the flow stage prints addresses). */
+  addresses: string[];
+  /** Lowercase server names; "*.example.net" stands for every name below example.net. */
+  sni: string[];
+}
+
+export interface EncryptedResolverList {
+  /** Date (YYYY-MM-DD) the list was last checked. */
+  asOf: string;
+  resolvers: EncryptedResolver[];
+}
+
+/** The shipped list; compiled code runs from dist/src/flows/, the file sits in config/. */
+export const DEFAULT_ENCRYPTED_RESOLVERS_FILE = path.resolve(__dirname, '../../../config/doh-resolvers.yaml');
+
+/** RFC 7858 §3.1 (DoT) and RFC 9250 §4.1.1 (DoQ): port 853. */
+export const ENCRYPTED_DNS_PORT = 853;
+/** RFC 9250 §4.1.1: the ALPN token of DNS over QUIC. */
+export const DOQ_ALPN = 'doq';
+const HTTPS_PORT = 443;
+
+const checkAsOf: Check<string> = (value) =>
+  typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(value))
+    ? { ok: true, value }
+    : { ok: false, message: `${showValue(value)} is not a date (use YYYY-MM-DD)` };
+
+const checkSniPattern: Check<string> = (value) => {
+  if (typeof value === 'string' && value.trim().startsWith('*.')) {
+    const r = checkDomainSuffix(value.trim().slice(2));
+    return r.ok ? { ok: true, value: `*.${r.value}` } : r;
+  }
+  return checkDomainSuffix(value);
+};
+
+const resolversSchema = z
+  .object({
+    as_of: required(checkAsOf),
+    resolvers: z
+      .array(
+        z
+          .object({
+            name: required(checkSniPattern),
+            provider: required(checkText({ allowEmpty: false })),
+            addresses: z.array(required(checkIpAddress)).nullish(),
+            sni: z.array(required(checkSniPattern)).nullish(),
+          })
+          .strict(),
+      )
+      .min(1, 'lists no resolver'),
+  })
+  .strict()
+  .superRefine((file, ctx) => {
+    const owner = new Map<string, number>();
+    file.resolvers.forEach((r, i) => {
+      if (!r.addresses?.length && !r.sni?.length) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['resolvers', i], message: 'needs addresses or sni' });
+      }
+      const claim = (key: string, what: string, at: (string | number)[]) => {
+        const first = owner.get(key);
+        if (first !== undefined) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['resolvers', i, ...at], message: `${what} is already listed under resolvers[${first}]` });
+        } else owner.set(key, i);
+      };
+      r.addresses?.forEach((a, j) => typeof a === 'string' && claim(`a:${a}`, `address ${a}`, ['addresses', j]));
+      r.sni?.forEach((s, j) => typeof s === 'string' && claim(`s:${s}`, `server name ${s}`, ['sni', j]));
+    });
+  });
+
+function toList(file: string, source: YamlSource): EncryptedResolverList {
+  if (source.problems.length > 0) throw new ConfigError(source.problems);
+  const parsed = validate(resolversSchema, source.value);
+  if (!parsed.success) throw new ConfigError(problemsFromZod(file, parsed.error, resolversSchema, source.doc));
+  return {
+    asOf: parsed.data.as_of,
+    resolvers: parsed.data.resolvers.map((r) => ({ name: r.name, provider: r.provider, addresses: r.addresses ?? [], sni: r.sni ?? [] })),
+  };
+}
+
+/** Reads and validates a resolver list (the shipped one when `file` is null); throws ConfigError. */
+export function loadEncryptedResolvers(file: string | null = null): EncryptedResolverList {
+  const target = file ?? DEFAULT_ENCRYPTED_RESOLVERS_FILE;
+  return toList(target, readYamlFile(target));
+}
+
+/** Same as loadEncryptedResolvers for text already in memory; `file` names it in problems. */
+export function parseEncryptedResolvers(file: string, text: string): EncryptedResolverList {
+  return toList(file, parseYamlText(file, text));
+}
+
+export interface EncryptedDnsVerdict {
+  kind: EncryptedDnsKind;
+  /** The listed resolver's name, else the SNI, else the remote address. */
+  resolver: string;
+}
+
+/** What classification reads from a flow record. */
+export type EncryptedDnsInput = Pick<FlowRecord, 'protocolNumber' | 'remotePort' | 'remoteIp' | 'sni' | 'names' | 'alpn' | 'appProtocol'>;
+
+/** Decides whether a finished flow is encrypted DNS, and to which resolver. */
+export class EncryptedDnsClassifier {
+  private readonly byAddress = new Map<string, EncryptedResolver>();
+  private readonly byName = new Map<string, EncryptedResolver>();
+  /** "*.example.net" entries, keyed by "example.net". */
+  private readonly bySuffix = new Map<string, EncryptedResolver>();
+
+  constructor(list: EncryptedResolverList) {
+    for (const r of list.resolvers) {
+      for (const a of r.addresses) this.byAddress.set(a, r);
+      for (const s of [r.name, ...r.sni]) {
+        if (s.startsWith('*.')) this.bySuffix.set(s.slice(2), r);
+        else if (!this.byName.has(s)) this.byName.set(s, r);
+      }
+    }
+  }
+
+  classify(flow: EncryptedDnsInput): EncryptedDnsVerdict | null {
+    const port = flow.remotePort;
+    if (port !== ENCRYPTED_DNS_PORT && port !== HTTPS_PORT && !flow.alpn?.includes(DOQ_ALPN)) return null;
+    const listed = this.resolverOf(flow);
+    const resolver = listed?.name ?? flow.sni ?? flow.remoteIp;
+    if (flow.protocolNumber === IPPROTO_TCP) {
+      if (port === ENCRYPTED_DNS_PORT) return { kind: 'dot', resolver };
+      if (port === HTTPS_PORT && listed) return { kind: 'doh', resolver };
+    } else if (flow.protocolNumber === IPPROTO_UDP) {
+      if (port === ENCRYPTED_DNS_PORT || (flow.appProtocol === 'quic' && flow.alpn?.includes(DOQ_ALPN))) return { kind: 'doq', resolver };
+      // HTTP/3 (RFC 9114) on UDP/443: DoH over QUIC.
+      if (port === HTTPS_PORT && listed) return { kind: 'doh', resolver };
+    }
+    return null;
+  }
+
+  /** The listed resolver by remote address, SNI, or a DNS name that led to the address. */
+  resolverOf(flow: Pick<FlowRecord, 'remoteIp' | 'sni' | 'names'>): EncryptedResolver | null {
+    const byAddress = this.byAddress.get(flow.remoteIp);
+    if (byAddress) return byAddress;
+    if (flow.sni) {
+      const r = this.byServerName(flow.sni);
+      if (r) return r;
+    }
+    for (const n of flow.names) {
+      const r = this.byServerName(n);
+      if (r) return r;
+    }
+    return null;
+  }
+
+  private byServerName(name: string): EncryptedResolver | null {
+    const lower = name.toLowerCase();
+    const exact = this.byName.get(lower);
+    if (exact) return exact;
+    for (let dot = lower.indexOf('.'); dot >= 0; dot = lower.indexOf('.', dot + 1)) {
+      const r = this.bySuffix.get(lower.slice(dot + 1));
+      if (r) return r;
+    }
+    return null;
+  }
+}
