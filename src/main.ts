@@ -10,8 +10,10 @@ import { checkConfigCommand } from './cli/check-config-command';
 import { commaList } from './cli/effective-config';
 import { CliError, EXIT_INTERNAL, EXIT_USAGE } from './cli/exit-codes';
 import { replayCommand } from './cli/replay-command';
-import { reportCommand } from './cli/report-command';
-import { runCommand } from './cli/run-command';
+// `run` and `report` bring the daemon, HTTP server, metrics and SQLite with them: they are
+// loaded when used, so that `replay` (often run thousands of times in scripts) starts fast.
+type RunCommandModule = typeof import('./cli/run-command');
+type ReportCommandModule = typeof import('./cli/report-command');
 
 const log = (line: string): void => {
   process.stderr.write(`geowarden: ${line}\n`);
@@ -56,6 +58,7 @@ export function buildProgram(): Command {
       .addOption(new Option('--bpf <expr>', 'only capture packets matching this BPF filter (overrides capture.bpf)'))
       .option('--log-level <level>', 'debug, info, warn or error (overrides log.level)'),
   ).action(async (opts) => {
+    const { runCommand } = require('./cli/run-command') as RunCommandModule;
     process.exitCode = await runCommand(opts);
   });
 
@@ -70,6 +73,7 @@ export function buildProgram(): Command {
     .option('--json', 'one JSON object per line')
     .option('--dead-letters', 'list the alert deliveries that were given up instead')
     .action((opts) => {
+      const { reportCommand } = require('./cli/report-command') as ReportCommandModule;
       process.exitCode = reportCommand(opts);
     });
 

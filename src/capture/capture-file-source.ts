@@ -1,10 +1,7 @@
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { CapturedFrame, FrameHandler, PacketSource, PacketSourceStats } from './types';
 import {
-  HEADER_CAPLEN,
-  HEADER_LEN,
-  HEADER_TS_SEC,
-  HEADER_TS_USEC,
+  readPacketHeader,
   MAX_SNAPLEN,
   linkTypeFromBinding,
   pcapBinding,
@@ -48,10 +45,7 @@ export class CaptureFileSource implements PacketSource {
     const header = Buffer.alloc(16);
     const frame: CapturedFrame = { buf: packet, capturedLength: 0, wireLength: 0, timestampUs: 0, linkType: -1 };
     const onPacket = (): void => {
-      frame.timestampUs = header.readUInt32LE(HEADER_TS_SEC) * 1_000_000 + header.readUInt32LE(HEADER_TS_USEC);
-      const caplen = header.readUInt32LE(HEADER_CAPLEN);
-      frame.capturedLength = caplen > MAX_SNAPLEN ? MAX_SNAPLEN : caplen;
-      frame.wireLength = header.readUInt32LE(HEADER_LEN);
+      readPacketHeader(header, frame);
       this.framesRead++;
       // An exception escaping into the native loop would abort the process; the pipeline
       // counts its own failures, so anything reaching here is a bug worth surfacing once.

@@ -8,10 +8,7 @@
 import { realpathSync } from 'node:fs';
 import type { CapturedFrame, FrameHandler, PacketSource, PacketSourceStats } from './types';
 import {
-  HEADER_CAPLEN,
-  HEADER_LEN,
-  HEADER_TS_SEC,
-  HEADER_TS_USEC,
+  readPacketHeader,
   linkTypeFromBinding,
   pcapBinding,
   type NativePcapSession,
@@ -102,10 +99,7 @@ class InterfaceCapture {
   private readonly onPacket = (): void => {
     if (this.closed) return;
     const { frame, header } = this;
-    frame.timestampUs = header.readUInt32LE(HEADER_TS_SEC) * 1_000_000 + header.readUInt32LE(HEADER_TS_USEC);
-    const caplen = header.readUInt32LE(HEADER_CAPLEN);
-    frame.capturedLength = caplen > frame.buf.length ? frame.buf.length : caplen;
-    frame.wireLength = header.readUInt32LE(HEADER_LEN);
+    readPacketHeader(header, frame);
     // An exception escaping into the native loop aborts the process (Nan::FatalException);
     // keep the first one and rethrow it outside the native frame.
     try {

@@ -1,3 +1,5 @@
+import type { CapturedFrame } from './types';
+
 /**
  * Typed access to the native half of the `pcap` package. The package's JavaScript wrapper
  * allocates an event object per packet and hides pcap_dispatch's return code (so a truncated
@@ -85,10 +87,21 @@ export function linkTypeFromBinding(name: string): number {
 }
 
 /** Offsets in the 16-byte header buffer the binding fills (host byte order, x86/arm little-endian). */
-export const HEADER_TS_SEC = 0;
-export const HEADER_TS_USEC = 4;
-export const HEADER_CAPLEN = 8;
-export const HEADER_LEN = 12;
+const HEADER_TS_SEC = 0;
+const HEADER_TS_USEC = 4;
+const HEADER_CAPLEN = 8;
+const HEADER_LEN = 12;
+
+/**
+ * Copies the binding's packet header (struct pcap_pkthdr as the binding lays it out) into a
+ * reused frame: timestamp, captured length (never past the frame's buffer) and wire length.
+ */
+export function readPacketHeader(header: Buffer, frame: CapturedFrame): void {
+  frame.timestampUs = header.readUInt32LE(HEADER_TS_SEC) * 1_000_000 + header.readUInt32LE(HEADER_TS_USEC);
+  const caplen = header.readUInt32LE(HEADER_CAPLEN);
+  frame.capturedLength = caplen > frame.buf.length ? frame.buf.length : caplen;
+  frame.wireLength = header.readUInt32LE(HEADER_LEN);
+}
 
 /** libpcap's largest snapshot length (MAXIMUM_SNAPLEN); frames are never longer than this. */
 export const MAX_SNAPLEN = 262144;
