@@ -7,10 +7,8 @@
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
@@ -21,22 +19,11 @@ import { buildPipeline } from '../src/pipeline/build';
 import { DeviceActivity, type DeviceActivityRecord } from '../src/server/device-activity';
 import { startHttpServer, type HttpServer } from '../src/server/http-server';
 import { buildFixtureGeo } from './support/fixture-geo';
+import { httpGet as get, PrometheusServer } from './support/prometheus-server';
 import { DOC_PLAN, household, writeScenario, type ExpectedFlow, type HouseholdScenario } from './support/scenarios';
 
 const DENIED = ['CN', 'RU'];
 const PROMETHEUS_TIMEOUT_MS = 30_000;
-
-function get(url: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      })
-      .on('error', reject);
-  });
-}
 
 interface Sample {
   name: string;
@@ -80,25 +67,13 @@ function requireTool(t: TestContext, tool: string): boolean {
   assert.fail(`${tool} is not installed; run "apt-get install -y prometheus" (npm test does it through scripts/ensure-system.js)`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 describe('household replay served to Prometheus', () => {
   let dir: string;
   let scenario: HouseholdScenario;
   let server: HttpServer;
   let exposition: string;
   let samples: Sample[];
-  let prometheus: ChildProcess | null = null;
-  let prometheusLog = '';
+  let prometheus: PrometheusServer | null = null;
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'geowarden-prom-'));
@@ -140,13 +115,7 @@ describe('household replay served to Prometheus', () => {
   });
 
   after(async () => {
-    if (prometheus && prometheus.exitCode === null) {
-      const exited = new Promise((resolve) => prometheus!.once('exit', resolve));
-      prometheus.kill('SIGTERM');
-      const timer = setTimeout(() => prometheus!.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await prometheus?.stop();
     await server?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -230,49 +199,13 @@ describe('household replay served to Prometheus', () => {
 
   it('is scraped by a real Prometheus, whose queries return the replayed values', async (t) => {
     if (!requireTool(t, 'prometheus')) return;
-    const port = await freePort();
-    const promDir = path.join(dir, 'prometheus');
-    const configFile = path.join(dir, 'prometheus.yml');
-    writeFileSync(
-      configFile,
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  scrape_timeout: 1s',
-        'scrape_configs:',
-        '  - job_name: geowarden',
-        '    static_configs:',
-        `      - targets: ['127.0.0.1:${server.port}']`,
-      ].join('\n'),
-    );
-    prometheus = spawn(
-      'prometheus',
-      [`--config.file=${configFile}`, `--storage.tsdb.path=${promDir}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    prometheus.stderr!.on('data', (c: Buffer) => (prometheusLog = (prometheusLog + c.toString('utf8')).slice(-4000)));
-    const api = `http://127.0.0.1:${port}/api/v1`;
-    const deadline = Date.now() + PROMETHEUS_TIMEOUT_MS;
-    const poll = async <T>(what: string, probe: () => Promise<T | null>): Promise<T> => {
-      for (;;) {
-        if (prometheus!.exitCode !== null) assert.fail(`prometheus exited with ${prometheus!.exitCode}: ${prometheusLog}`);
-        const got = await probe().catch(() => null);
-        if (got !== null) return got;
-        if (Date.now() > deadline) assert.fail(`timed out after ${PROMETHEUS_TIMEOUT_MS / 1000}s waiting for ${what}; prometheus log: ${prometheusLog}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    };
-
-    await poll('the geowarden target to be up', async () => {
-      const r = JSON.parse((await get(`${api}/targets`)).text) as { data: { activeTargets: Array<{ health: string; lastError: string }> } };
-      return r.data.activeTargets.some((x) => x.health === 'up') ? true : null;
+    prometheus = await PrometheusServer.start({
+      workDir: path.join(dir, 'prometheus'),
+      targets: [`127.0.0.1:${server.port}`],
+      timeoutMs: PROMETHEUS_TIMEOUT_MS,
     });
-    type Vector = Array<{ metric: Record<string, string>; value: [number, string] }>;
-    const query = (q: string): Promise<Vector> =>
-      poll(`a result for ${q}`, async () => {
-        const r = JSON.parse((await get(`${api}/query?query=${encodeURIComponent(q)}`)).text) as { status: string; data: { result: Vector } };
-        return r.status === 'success' && r.data.result.length > 0 ? r.data.result : null;
-      });
+    await prometheus.waitForTargetsUp('geowarden');
+    const query = (q: string) => prometheus!.queryVector(q);
 
     const cnFlows = scenario.expected.flows.filter((f) => f.country === 'CN');
     const cn = await query('geowarden_traffic_bytes_total{country="CN",verdict="violation"}');
