@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
-import { newDecodeErrorCounts } from '../src/decode/types';
+import { DECODE_LAYERS, newDecodeErrorCounts } from '../src/decode/types';
 import type { FlowEndReason, FlowRecord } from '../src/flows/types';
 import type { GeoInfo } from '../src/geo/types';
 import { GeowardenMetrics, type PipelineStatsView } from '../src/metrics/geowarden-metrics';
@@ -195,7 +195,7 @@ describe('metrics binders', () => {
       ['geowarden_dns_responses_total', { rcode: 'other' }, 2],
     ];
     for (const [name, labels, want] of expect) assert.equal(await value(registry, name, labels), want, `${name} ${JSON.stringify(labels)}`);
-    assert.equal((await samples(registry, 'geowarden_decode_errors_total')).length, 13, 'every decode layer has a series');
+    assert.equal((await samples(registry, 'geowarden_decode_errors_total')).length, DECODE_LAYERS.length, 'every decode layer has a series');
 
     state.packets = 130;
     assert.equal(await value(registry, 'geowarden_packets_total'), 130, 'read again at the next scrape');
