@@ -21,6 +21,7 @@ const PACKAGES = {
     'dnsmasq-base': 'a real DNS server in the live end-to-end tests',
     prometheus: 'a real Prometheus and promtool that scrape and lint /metrics',
     unbound: 'a real resolver that emits dnstap for the dnstap source test',
+    nfdump: 'nfcapd and nfdump, a real IPFIX collector that reads back the export',
   },
   bench: { 'libpcap-dev': 'libpcap headers, to build the capture binding' },
 };
@@ -43,6 +44,7 @@ function fallbackPresent(pkg) {
     'dnsmasq-base': () => commandExists('dnsmasq'),
     prometheus: () => commandExists('prometheus') && commandExists('promtool'),
     unbound: () => commandExists('unbound'),
+    nfdump: () => commandExists('nfcapd') && commandExists('nfdump'),
   };
   return probes[pkg] ? probes[pkg]() : false;
 }

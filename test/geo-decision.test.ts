@@ -19,6 +19,8 @@ import { CountryPolicy } from '../src/policy/country-policy';
 import type { Jurisdictions } from '../src/policy/jurisdictions';
 import type { JudgedFlow } from '../src/policy/types';
 import { buildDisagreeingGeo, DBIP_BUILD_EPOCH, GEOLITE2_BUILD_EPOCH, type DisagreeingGeo } from './support/disagreeing-geo';
+import { parseJsonLines, runCli } from './support/replay-run';
+import { DOC_PLAN, household, writeScenario } from './support/scenarios';
 
 const JURISDICTIONS: Jurisdictions = {
   asOf: '2026-11-01',
@@ -363,5 +365,66 @@ describe('disagreement metric', () => {
     const byPair = Object.fromEntries(values.map((v) => [v.labels['databases'], v.value]));
     // 203.0.113.x: CN, HK, CN twice; 2001:db8:c0::: CN, HK, HK; 198.51.100.x agrees.
     assert.deepEqual(byPair, { 'dbip,geolite2': 3, 'geolite2,ipinfo': 2, 'dbip,ipinfo': 1 });
+  });
+});
+
+describe('replay with two databases that disagree', () => {
+  function replay(extra: string[], decision: GeoDecisionRule) {
+    const capture = join(dir, 'household.pcap');
+    writeScenario(household(DOC_PLAN), capture);
+    const config = join(dir, `two-databases-${decision}.yaml`);
+    writeFileSync(
+      config,
+      `geoip:
+  databases:
+    - { name: dbip, country: ${dbs.dbip.country}, asn: ${dbs.dbip.asn} }
+    - { name: geolite2, country: ${dbs.geolite2.country}, asn: ${dbs.geolite2.asn} }
+  decision: ${decision}
+  primary: geolite2
+policy:
+  deny_countries: [CN, RU]
+`,
+    );
+    return runCli(['replay', capture, '-c', config, ...extra]);
+  }
+
+  it('JSON: the violation rests on the DB-IP answer, and every answer is in remote.geo_sources', () => {
+    const r = replay(['--json'], 'any');
+    assert.equal(r.status, 0, r.stderr);
+    const flows = parseJsonLines(r.stdout).flows;
+    const phone = flows.find((f) => f.remote.ip === DOC_PLAN.cn)!;
+    assert.equal(phone.verdict, 'violation');
+    assert.equal(phone.remote.country, 'CN', 'the country the verdict rests on, not the primary answer HK');
+    assert.deepEqual(phone.remote.geo_sources, [
+      { database: 'dbip', country: 'CN', registered_country: null, built: '2023-11-14T22:13:20Z', primary: false, decided: true },
+      { database: 'geolite2', country: 'HK', registered_country: 'CN', built: '2024-03-09T16:00:00Z', primary: true, decided: false },
+    ]);
+    const de = flows.find((f) => f.remote.ip === DOC_PLAN.de)!;
+    assert.equal(de.verdict, 'allowed');
+    assert.deepEqual(
+      de.remote.geo_sources.map((s) => s.decided),
+      [true, true],
+    );
+    const lan = flows.find((f) => f.verdict === 'local')!;
+    assert.deepEqual(lan.remote.geo_sources, []);
+  });
+
+  it('the report names the deciding database and build dates, and lists the disagreement', () => {
+    const r = replay([], 'any');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /CN {2}203\.0\.113\.10:443\/tcp {2}AS64510 Example Telemetry Co\n/);
+    assert.match(
+      r.stdout,
+      /\n {6}geo: dbip says CN \(built 2023-11-14\), geolite2 says HK \(registered CN\) \(built 2024-03-09\); decided by dbip\n/,
+    );
+    assert.match(r.stdout, /\ngeo databases disagree on 1 flow:\n {2}203\.0\.113\.10:443\/tcp \(redmi-note, 1 flow\): dbip says CN, geolite2 says HK; violation by dbip\n/);
+  });
+
+  it('with all, the same flow is allowed on the GeoLite2 answer, and the reason says so', () => {
+    const r = replay(['--json'], 'all');
+    const phone = parseJsonLines(r.stdout).flows.find((f) => f.remote.ip === DOC_PLAN.cn)!;
+    assert.equal(phone.verdict, 'allowed');
+    assert.equal(phone.remote.country, 'HK');
+    assert.match(phone.reason, /geoip\.decision all, 1 of 2 databases object: dbip says CN, geolite2 says HK$/);
   });
 });

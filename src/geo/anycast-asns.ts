@@ -7,15 +7,14 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import {
-  type Check,
   ConfigError,
   checkAsn,
+  checkIsoDate,
   checkText,
   parseYamlText,
   problemsFromZod,
   readYamlFile,
   required,
-  showValue,
   validate,
   type YamlSource,
 } from '../config/schema';
@@ -30,14 +29,9 @@ export interface AnycastAsns {
 /** The shipped file; compiled code runs from dist/src/geo/, the file sits in config/ at the project root. */
 export const DEFAULT_ANYCAST_ASNS_FILE = path.resolve(__dirname, '../../../config/anycast-asns.yaml');
 
-const checkAsOf: Check<string> = (value) =>
-  typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(value))
-    ? { ok: true, value }
-    : { ok: false, message: `${showValue(value)} is not a date (use YYYY-MM-DD)` };
-
 const anycastSchema = z
   .object({
-    as_of: required(checkAsOf),
+    as_of: required(checkIsoDate),
     sources: required(checkText({ allowEmpty: false })),
     networks: z
       .array(

@@ -89,7 +89,7 @@ export function databaseNameFromPath(path: string): string {
 
 export class GeoResolver implements GeoLookup {
   private readonly cache: LookupCache<GeoInfo, number | string>;
-  /** Sets with a country file, primary first is not assumed: config order is kept for the output. */
+  /** Sets with a country file, in config order: the order of `GeoInfo.sources`. */
   private readonly countrySets: NamedSet[];
   private readonly primary: NamedSet;
   /** ASN lookups in order: the primary set's sources, the other sets', then the bundled fallback. */

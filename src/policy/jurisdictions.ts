@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   type Check,
   ConfigError,
+  checkIsoDate,
   checkText,
   parseYamlText,
   problemsFromZod,
@@ -40,16 +41,11 @@ const checkMember: Check<string> = (value) => {
   return { ok: false, message: `${showValue(value)} is not an ISO 3166-1 alpha-2 code${hint ? ` (${hint})` : ''}` };
 };
 
-const checkAsOf: Check<string> = (value) =>
-  typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(value))
-    ? { ok: true, value }
-    : { ok: false, message: `${showValue(value)} is not a date (use YYYY-MM-DD)` };
-
 const GROUP_NAME = /^[A-Z][A-Z0-9_]*$/;
 
 const jurisdictionsSchema = z
   .object({
-    as_of: required(checkAsOf),
+    as_of: required(checkIsoDate),
     groups: z.record(
       z.string(),
       z

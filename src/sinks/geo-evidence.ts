@@ -53,6 +53,7 @@ export function describeGeoEvidence(geo: GeoInfo, verdict: Verdict): string | nu
     return `override ${geo.override.match} -> ${geo.override.country}${note}${answers ? `; databases: ${answers}` : ''}`;
   }
   if (sources.length === 0) return null;
-  const decidedBy = verdict.decidedBy?.length ? `; decided by ${verdict.decidedBy.join(', ')}` : '';
+  // With one database there is nobody else it could have been.
+  const decidedBy = sources.length > 1 && verdict.decidedBy?.length ? `; decided by ${verdict.decidedBy.join(', ')}` : '';
   return `${answers}${decidedBy}`;
 }

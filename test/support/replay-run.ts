@@ -30,7 +30,16 @@ export interface FlowLine {
   proto: string;
   device: { ip: string; mac: string | null; hostname: string | null };
   local_port: number | null;
-  remote: { ip: string; port: number | null; country: string | null; asn: number | null; as_org: string | null };
+  remote: {
+    ip: string;
+    port: number | null;
+    country: string | null;
+    asn: number | null;
+    as_org: string | null;
+    geo_sources: Array<{ database: string; country: string | null; registered_country: string | null; built: string; primary: boolean; decided: boolean }>;
+    geo_override: { match: string; country: string; note: string } | null;
+    anycast: boolean;
+  };
   names: string[];
   sni: string | null;
   http_host: string | null;
@@ -40,7 +49,7 @@ export interface FlowLine {
   packets_in: number;
   first_seen: string;
   last_seen: string;
-  verdict: 'violation' | 'allowed' | 'local' | 'unknown';
+  verdict: 'violation' | 'allowed' | 'local' | 'unknown' | 'anycast';
   reason: string;
   app_protocol?: 'quic' | null;
   encrypted_dns?: 'doh' | 'dot' | 'doq' | null;

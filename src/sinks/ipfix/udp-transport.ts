@@ -7,6 +7,9 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 
+/** How long close() waits for queued and in-flight messages. */
+const CLOSE_TIMEOUT_MS = 3000;
+
 /** Where finished messages go: a UDP socket in production, an array in tests. */
 export interface DatagramTransport {
   send(message: Buffer): void;
@@ -64,14 +67,24 @@ export class UdpTransport implements DatagramTransport {
 
   close(): Promise<TransportReport> {
     this.closing ??= new Promise<void>((resolve) => {
-      this.settle = resolve;
+      // A send that never completes must not hold up a replay's exit or a daemon's shutdown.
+      const timer = setTimeout(() => {
+        const stuck = this.queue.length + this.inFlight;
+        this.failed += stuck;
+        this.firstError ??= `${stuck} message${stuck === 1 ? '' : 's'} still unsent after ${CLOSE_TIMEOUT_MS} ms`;
+        this.queue.length = 0;
+        resolve();
+      }, CLOSE_TIMEOUT_MS);
+      this.settle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
       this.maybeSettle();
-    }).then(
-      () =>
-        new Promise<TransportReport>((resolve) => {
-          this.socket.close(() => resolve({ sent: this.sent, failed: this.failed, firstError: this.firstError }));
-        }),
-    );
+    }).then(() => {
+      // Every message has been handed to the kernel (or given up on): nothing to wait for.
+      this.socket.close();
+      return { sent: this.sent, failed: this.failed, firstError: this.firstError };
+    });
     return this.closing;
   }
 
