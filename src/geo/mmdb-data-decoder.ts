@@ -3,26 +3,10 @@
  * lookup path once per distinct record, reached from a search-tree record value, so that a lookup
  * never re-parses the address or re-walks the tree the way the generic reader's get() does.
  */
+import { MmdbDataType } from './mmdb-data-types';
+
 export type MmdbDecoded = string | number | bigint | boolean | Buffer | MmdbDecoded[] | { [key: string]: MmdbDecoded };
 
-const enum DataType {
-  Extended = 0,
-  Pointer = 1,
-  Utf8String = 2,
-  Double = 3,
-  Bytes = 4,
-  Uint16 = 5,
-  Uint32 = 6,
-  Map = 7,
-  Int32 = 8,
-  Uint64 = 9,
-  Uint128 = 10,
-  Array = 11,
-  Container = 12,
-  EndMarker = 13,
-  Boolean = 14,
-  Float = 15,
-}
 
 /** Nesting deeper than this is a damaged or hostile file, not a GeoIP record. */
 const MAX_DEPTH = 32;
@@ -45,7 +29,7 @@ export class MmdbDataDecoder {
     const ctrl = db[offset]!;
     let pos = offset + 1;
     let type = ctrl >> 5;
-    if (type === DataType.Pointer) {
+    if (type === MmdbDataType.Pointer) {
       const ss = (ctrl >> 3) & 3;
       const vvv = ctrl & 7;
       let ptr: number;
@@ -57,7 +41,7 @@ export class MmdbDataDecoder {
       // A pointer's target is decoded where it lies; decoding continues after the pointer itself.
       return { value: this.decodeAt(this.dataStart + ptr, depth + 1).value, next: pos };
     }
-    if (type === DataType.Extended) {
+    if (type === MmdbDataType.Extended) {
       type = 7 + db[pos]!;
       pos++;
     }
@@ -73,32 +57,32 @@ export class MmdbDataDecoder {
       pos += 3;
     }
     switch (type) {
-      case DataType.Utf8String:
+      case MmdbDataType.Utf8String:
         return { value: db.toString('utf8', pos, pos + size), next: pos + size };
-      case DataType.Double:
+      case MmdbDataType.Double:
         return { value: db.readDoubleBE(pos), next: pos + 8 };
-      case DataType.Float:
+      case MmdbDataType.Float:
         return { value: db.readFloatBE(pos), next: pos + 4 };
-      case DataType.Bytes:
+      case MmdbDataType.Bytes:
         return { value: Buffer.from(db.subarray(pos, pos + size)), next: pos + size };
-      case DataType.Uint16:
-      case DataType.Uint32:
+      case MmdbDataType.Uint16:
+      case MmdbDataType.Uint32:
         return { value: size === 0 ? 0 : db.readUIntBE(pos, size), next: pos + size };
-      case DataType.Int32: {
+      case MmdbDataType.Int32: {
         let v = 0;
         for (let i = 0; i < size; i++) v = v * 256 + db[pos + i]!;
         if (size === 4) v = v | 0;
         return { value: v, next: pos + size };
       }
-      case DataType.Uint64:
-      case DataType.Uint128: {
+      case MmdbDataType.Uint64:
+      case MmdbDataType.Uint128: {
         let v = 0n;
         for (let i = 0; i < size; i++) v = (v << 8n) | BigInt(db[pos + i]!);
         return { value: v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v, next: pos + size };
       }
-      case DataType.Boolean:
+      case MmdbDataType.Boolean:
         return { value: size !== 0, next: pos };
-      case DataType.Map: {
+      case MmdbDataType.Map: {
         const obj: { [key: string]: MmdbDecoded } = {};
         for (let i = 0; i < size; i++) {
           const k = this.decodeAt(pos, depth + 1);
@@ -108,7 +92,7 @@ export class MmdbDataDecoder {
         }
         return { value: obj, next: pos };
       }
-      case DataType.Array: {
+      case MmdbDataType.Array: {
         const arr: MmdbDecoded[] = [];
         for (let i = 0; i < size; i++) {
           const v = this.decodeAt(pos, depth + 1);

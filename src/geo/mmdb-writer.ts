@@ -9,6 +9,8 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseAddress, parseV4 } from '../net/address';
+import { MmdbDataType } from './mmdb-data-types';
+
 
 /** A value with an explicit MaxMind DB type, for when the default mapping of JS values is not wanted. */
 export type MmdbTypedValue =
@@ -37,22 +39,6 @@ export interface MmdbWriterOptions {
   buildEpoch?: number;
 }
 
-/** Type numbers from "Output Data Section"; 8 and above are extended types. */
-const enum DataType {
-  Pointer = 1,
-  Utf8String = 2,
-  Double = 3,
-  Bytes = 4,
-  Uint16 = 5,
-  Uint32 = 6,
-  Map = 7,
-  Int32 = 8,
-  Uint64 = 9,
-  Uint128 = 10,
-  Array = 11,
-  Boolean = 14,
-  Float = 15,
-}
 
 /** "Database Metadata": the last occurrence of this marker starts the metadata map. */
 const METADATA_MARKER = Buffer.from('abcdef4d61784d696e642e636f6d', 'hex');
@@ -110,7 +96,7 @@ function isTypedValue(value: object): value is MmdbTypedValue {
 }
 
 /** "Data Field Format" and "Payload Size": control byte, extended type byte, size extension. */
-function writeControl(sink: ByteSink, type: DataType, size: number): void {
+function writeControl(sink: ByteSink, type: MmdbDataType, size: number): void {
   if (size > MAX_PAYLOAD_SIZE) throw new RangeError(`MMDB field payload of ${size} exceeds ${MAX_PAYLOAD_SIZE}`);
   const typeBits = type <= 7 ? type << 5 : 0;
   const extended = type > 7;
@@ -152,7 +138,7 @@ function pointerBytes(offset: number): number[] {
 }
 
 /** "integer formats": big-endian with leading zero bytes dropped; a size of zero means 0. */
-function writeUnsigned(sink: ByteSink, type: DataType, value: bigint, maxBytes: number, what: string): void {
+function writeUnsigned(sink: ByteSink, type: MmdbDataType, value: bigint, maxBytes: number, what: string): void {
   if (value < 0n || value >= 1n << BigInt(maxBytes * 8)) throw new RangeError(`${String(value)} does not fit ${what}`);
   const out: number[] = [];
   for (let v = value; v > 0n; v >>= 8n) out.unshift(Number(v & 255n));
@@ -160,7 +146,7 @@ function writeUnsigned(sink: ByteSink, type: DataType, value: bigint, maxBytes: 
   sink.bytes(Uint8Array.from(out));
 }
 
-function writeUint32(sink: ByteSink, type: DataType, value: number): void {
+function writeUint32(sink: ByteSink, type: MmdbDataType, value: number): void {
   const size = value === 0 ? 0 : value < 0x100 ? 1 : value < 0x10000 ? 2 : value < 0x1000000 ? 3 : 4;
   writeControl(sink, type, size);
   for (let i = size - 1; i >= 0; i--) sink.byte(Math.floor(value / 2 ** (8 * i)) & 255);
@@ -174,19 +160,19 @@ function requireInteger(value: number, min: number, max: number, what: string): 
 function writeTyped(sink: ByteSink, typed: MmdbTypedValue): void {
   switch (typed.$type) {
     case 'uint16':
-      writeUint32(sink, DataType.Uint16, requireInteger(typed.value, 0, 0xffff, 'uint16'));
+      writeUint32(sink, MmdbDataType.Uint16, requireInteger(typed.value, 0, 0xffff, 'uint16'));
       return;
     case 'uint32':
-      writeUint32(sink, DataType.Uint32, requireInteger(typed.value, 0, 0xffffffff, 'uint32'));
+      writeUint32(sink, MmdbDataType.Uint32, requireInteger(typed.value, 0, 0xffffffff, 'uint32'));
       return;
     case 'int32': {
       const v = requireInteger(typed.value, -(2 ** 31), 2 ** 31 - 1, 'int32');
       // Readers zero-extend payloads shorter than four bytes (libmaxminddb, mmdb-lib), so a
       // negative value needs all four bytes of its two's complement form.
       if (v >= 0) {
-        writeUint32(sink, DataType.Int32, v);
+        writeUint32(sink, MmdbDataType.Int32, v);
       } else {
-        writeControl(sink, DataType.Int32, 4);
+        writeControl(sink, MmdbDataType.Int32, 4);
         const b = Buffer.allocUnsafe(4);
         b.writeInt32BE(v);
         sink.bytes(b);
@@ -194,14 +180,14 @@ function writeTyped(sink: ByteSink, typed: MmdbTypedValue): void {
       return;
     }
     case 'double': {
-      writeControl(sink, DataType.Double, 8);
+      writeControl(sink, MmdbDataType.Double, 8);
       const b = Buffer.allocUnsafe(8);
       b.writeDoubleBE(typed.value);
       sink.bytes(b);
       return;
     }
     case 'float': {
-      writeControl(sink, DataType.Float, 4);
+      writeControl(sink, MmdbDataType.Float, 4);
       const b = Buffer.allocUnsafe(4);
       b.writeFloatBE(typed.value);
       sink.bytes(b);
@@ -210,13 +196,13 @@ function writeTyped(sink: ByteSink, typed: MmdbTypedValue): void {
     case 'uint64':
     case 'uint128': {
       const bytes = typed.$type === 'uint64' ? 8 : 16;
-      const type = typed.$type === 'uint64' ? DataType.Uint64 : DataType.Uint128;
+      const type = typed.$type === 'uint64' ? MmdbDataType.Uint64 : MmdbDataType.Uint128;
       const v = typeof typed.value === 'bigint' ? typed.value : BigInt(requireInteger(typed.value, 0, Number.MAX_SAFE_INTEGER, typed.$type));
       writeUnsigned(sink, type, v, bytes, typed.$type);
       return;
     }
     case 'bytes':
-      writeControl(sink, DataType.Bytes, typed.value.length);
+      writeControl(sink, MmdbDataType.Bytes, typed.value.length);
       sink.bytes(typed.value);
       return;
   }
@@ -265,24 +251,24 @@ function writeValue(sink: ByteSink, value: MmdbValue, shared: SharedFields | nul
   switch (typeof value) {
     case 'string': {
       const bytes = Buffer.from(value, 'utf8');
-      writeControl(sink, DataType.Utf8String, bytes.length);
+      writeControl(sink, MmdbDataType.Utf8String, bytes.length);
       sink.bytes(bytes);
       return;
     }
     case 'number':
       if (Number.isInteger(value) && value >= 0 && value <= 0xffffffff) {
-        writeUint32(sink, DataType.Uint32, value);
+        writeUint32(sink, MmdbDataType.Uint32, value);
       } else {
         writeTyped(sink, { $type: 'double', value });
       }
       return;
     case 'boolean':
       // "boolean - 14": the size field carries the value; there is no payload.
-      writeControl(sink, DataType.Boolean, value ? 1 : 0);
+      writeControl(sink, MmdbDataType.Boolean, value ? 1 : 0);
       return;
     case 'object':
       if (Array.isArray(value)) {
-        writeControl(sink, DataType.Array, value.length);
+        writeControl(sink, MmdbDataType.Array, value.length);
         for (const item of value) child(item);
         return;
       }
@@ -292,7 +278,7 @@ function writeValue(sink: ByteSink, value: MmdbValue, shared: SharedFields | nul
       }
       {
         const entries = Object.entries(value);
-        writeControl(sink, DataType.Map, entries.length);
+        writeControl(sink, MmdbDataType.Map, entries.length);
         for (const [k, v] of entries) {
           child(k);
           child(v);
