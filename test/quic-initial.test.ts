@@ -6,6 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 import {
   collectCryptoFrames,
   deriveInitialKeys,
@@ -19,6 +20,7 @@ import {
   QUIC_V2,
   type LongHeader,
 } from '../src/decode/quic-initial';
+import { aes128EncryptBlock, hkdfExpandLabel, hmacKey, hmacSha256 } from '../src/decode/quic-keys';
 import { parseClientHelloMessage, parseClientHelloSni } from '../src/decode/tls-client-hello';
 import { newDecodeErrorCounts, newDecodedPacket } from '../src/decode/types';
 import { Flow } from '../src/flows/flow';
@@ -127,6 +129,35 @@ function header(buf: Buffer): LongHeader {
   assert.ok(h !== null && h !== 'truncated', 'a long header');
   return h;
 }
+
+describe('key schedule primitives (checked against node:crypto)', () => {
+  it('HMAC-SHA-256 for keys up to 64 bytes and messages up to 55', () => {
+    for (let i = 0; i < 200; i++) {
+      const key = randomBytes(i % 65);
+      const msg = randomBytes((i * 7) % 56);
+      assert.equal(hmacSha256(hmacKey(key), msg).toString('hex'), createHmac('sha256', key).update(msg).digest('hex'), `key ${key.length}, msg ${msg.length}`);
+    }
+    assert.throws(() => hmacKey(Buffer.alloc(65)), RangeError);
+    assert.throws(() => hmacSha256(hmacKey(Buffer.alloc(1)), Buffer.alloc(56)), RangeError);
+  });
+
+  it('HKDF-Expand-Label: the RFC 9001 A.1 "quic hp" from the client secret', () => {
+    const secret = hmacKey(hex('c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea'));
+    assert.equal(hkdfExpandLabel(secret, 'quic hp', 16).toString('hex'), '9f50449e04a0e810283a1e9933adedd2');
+    assert.throws(() => hkdfExpandLabel(secret, 'quic hp', 33), RangeError);
+  });
+
+  it('AES-128 on one block, FIPS 197 Appendix B and random keys', () => {
+    assert.equal(aes128EncryptBlock(hex('2b7e151628aed2a6abf7158809cf4f3c'), hex('3243f6a8885a308d313198a2e0370734')).toString('hex'), '3925841d02dc09fbdc118597196a0b32');
+    for (let i = 0; i < 200; i++) {
+      const key = randomBytes(16);
+      const block = randomBytes(16);
+      const ecb = createCipheriv('aes-128-ecb', key, null);
+      ecb.setAutoPadding(false);
+      assert.equal(aes128EncryptBlock(key, block).toString('hex'), ecb.update(block).toString('hex'));
+    }
+  });
+});
 
 describe('QUIC Initial keys', () => {
   it('v1: client and server secrets and keys of RFC 9001 A.1', () => {

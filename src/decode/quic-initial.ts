@@ -1,13 +1,14 @@
 /**
  * Client Initial packets of QUIC v1 (RFC 9000 §17.2.2) and v2 (RFC 9369), opened with the keys
- * anyone can derive from the client's Destination Connection ID (RFC 9001 §5.2; RFC 9001 §7 and
- * RFC 9369 §3.3 say as much: Initial protection is obfuscation, not secrecy). The steps:
- * header protection off (RFC 9001 §5.4), AEAD_AES_128_GCM open (§5.3), frames walked for CRYPTO
- * data (RFC 9000 §19.6). Only the first datagrams of new UDP flows whose first byte and version
- * say "Initial" get here, so this may allocate; it never throws.
+ * anyone can derive from the client's Destination Connection ID (RFC 9001 §5.2; §7: Initial
+ * packets have no confidentiality against an observer). The steps: header protection off
+ * (RFC 9001 §5.4), AEAD_AES_128_GCM open (§5.3), frames walked for CRYPTO data (RFC 9000 §19.6).
+ * Only the first datagrams of new UDP flows whose first byte and version say "Initial" get here,
+ * so this may allocate; it never throws.
  */
-import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
+import { createDecipheriv } from 'node:crypto';
 import { u32 } from './bytes';
+import { aes128EncryptBlock, hkdfExpandLabel, hkdfExpandLabelKey, hkdfExtractKey, hmacKey, type HmacKey } from './quic-keys';
 
 export const QUIC_V1 = 0x00000001;
 /** RFC 9369 §3.1. */
@@ -28,6 +29,8 @@ interface VersionParams {
   hpLabel: string;
   /** Wire value of the type bits for each LongPacketType (index). */
   typeOnWire: readonly number[];
+  /** The salt as an HMAC key, prepared on first use. */
+  saltKey?: HmacKey;
 }
 
 const V1: VersionParams = {
@@ -72,41 +75,24 @@ export interface InitialKeys {
   hp: Buffer;
 }
 
-/** HKDF-Extract (RFC 5869 §2.2) with SHA-256: PRK = HMAC-Hash(salt, IKM). */
-export function hkdfExtract(salt: Buffer, ikm: Buffer): Buffer {
-  return createHmac('sha256', salt).update(ikm).digest();
-}
-
-/**
- * HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, for outputs of at most one SHA-256
- * block: HKDF-Expand (RFC 5869 §2.3) is then T(1) = HMAC(PRK, HkdfLabel || 0x01), truncated.
- */
-export function hkdfExpandLabel(secret: Buffer, label: string, length: number): Buffer {
-  if (length > 32) throw new RangeError('hkdfExpandLabel: at most 32 bytes with SHA-256 in one block');
-  const full = Buffer.from(`tls13 ${label}`, 'latin1');
-  // struct { uint16 length; opaque label<7..255>; opaque context<0..255>; } HkdfLabel
-  const info = Buffer.alloc(2 + 1 + full.length + 1 + 1);
-  info.writeUInt16BE(length, 0);
-  info[2] = full.length;
-  full.copy(info, 3);
-  info[3 + full.length] = 0; // empty context
-  info[4 + full.length] = 1; // HKDF-Expand block counter
-  return createHmac('sha256', secret).update(info).digest().subarray(0, length);
+/** HKDF-Extract (RFC 5869 §2.2): PRK = HMAC-SHA-256(salt, IKM), with the salt's pads hashed once. */
+function hkdfExtract(p: VersionParams, ikm: Buffer): HmacKey {
+  p.saltKey ??= hmacKey(p.salt);
+  return hkdfExtractKey(p.saltKey, ikm);
 }
 
 /** The client's (or server's) Initial secret, RFC 9001 §5.2. */
 export function initialSecret(version: number, dcid: Buffer, sender: 'client' | 'server'): Buffer | null {
   const p = paramsOf(version);
-  if (!p) return null;
-  const initial = hkdfExtract(p.salt, dcid);
-  return hkdfExpandLabel(initial, sender === 'client' ? 'client in' : 'server in', 32);
+  if (!p || dcid.length > MAX_CID) return null;
+  return hkdfExpandLabel(hkdfExtract(p, dcid), sender === 'client' ? 'client in' : 'server in', 32);
 }
 
 /** Packet protection keys for Initial packets (RFC 9001 §5.1, §5.2; RFC 9369 §3.3). */
 export function deriveInitialKeys(version: number, dcid: Buffer, sender: 'client' | 'server' = 'client'): InitialKeys | null {
   const p = paramsOf(version);
-  const secret = initialSecret(version, dcid, sender);
-  if (!p || !secret) return null;
+  if (!p || dcid.length > MAX_CID) return null;
+  const secret = hkdfExpandLabelKey(hkdfExtract(p, dcid), sender === 'client' ? 'client in' : 'server in');
   return {
     version,
     key: hkdfExpandLabel(secret, p.keyLabel, 16),
@@ -117,9 +103,7 @@ export function deriveInitialKeys(version: number, dcid: Buffer, sender: 'client
 
 /** AES-ECB of one block with the header protection key: the mask of RFC 9001 §5.4.3. */
 export function headerProtectionMask(hp: Buffer, sample: Buffer): Buffer {
-  const ecb = createCipheriv('aes-128-ecb', hp, null);
-  ecb.setAutoPadding(false);
-  return ecb.update(sample);
+  return aes128EncryptBlock(hp, sample);
 }
 
 /** RFC 9001 §5.3: the packet number, left-padded to the IV length, XORed with the IV. */
@@ -277,21 +261,27 @@ const FRAME_CONNECTION_CLOSE = 0x1c;
 export function collectCryptoFrames(payload: Buffer, crypto: number[]): boolean {
   const end = payload.length;
   let p = 0;
-  // Reads one varint at p or fails; the frame loop checks `v` after each call.
+  // Reads the varint at p into `v` and advances p; false when it runs past the payload.
   let v = 0;
   const next = (): boolean => {
     if (p >= end) return false;
-    const n = varintLength(payload[p]!);
+    const n = 1 << (payload[p]! >> 6);
     if (p + n > end) return false;
-    v = varintAt(payload, p);
+    v = payload[p]! & 0x3f;
+    for (let i = 1; i < n; i++) v = v * 256 + payload[p + i]!;
     p += n;
     return true;
   };
   while (p < end) {
-    if (!next()) return false;
-    const type = v;
+    const type = payload[p]!;
+    // Frame types in an Initial all fit one byte; PADDING (a run of zeros) fills most of it.
+    if (type === FRAME_PADDING) {
+      p++;
+      while (p < end && payload[p] === 0) p++;
+      continue;
+    }
+    p++;
     switch (type) {
-      case FRAME_PADDING:
       case FRAME_PING:
         break;
       case FRAME_ACK:
@@ -324,6 +314,7 @@ export function collectCryptoFrames(payload: Buffer, crypto: number[]): boolean 
         break;
       }
       default:
+        // Any other type, or a type written in more than one byte (RFC 9000 §12.4 forbids both).
         return false;
     }
   }

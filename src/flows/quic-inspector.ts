@@ -84,6 +84,11 @@ export class QuicHandshake {
   }
 }
 
+/** A handshake message of type ClientHello (1) whose 24-bit length fits in data[off, off + len). */
+function isWholeHello(data: Buffer, off: number, len: number): boolean {
+  return len >= 4 && data[off] === 1 && 4 + ((data[off + 1]! << 16) | (data[off + 2]! << 8) | data[off + 3]!) <= len;
+}
+
 export interface QuicInspectorStats {
   /** Client Initial packets opened (decrypted and authenticated). */
   initialsOpened: number;
@@ -115,11 +120,9 @@ export class QuicInspector {
       return;
     }
     const end = off + pkt.payloadLength;
-    if (state === null) {
-      state = new QuicHandshake();
-      flow.app = { clientBytes: null, clientNextSeq: 0, dnsBytes: null, dnsNextSeq: 0, quic: state };
-    }
     const truncated = pkt.capturedLength < pkt.wireLength;
+    // Per-flow state is made only when a ClientHello does not come whole in the first Initial.
+    state ??= new QuicHandshake();
     let p = off;
     for (let n = 0; n < MAX_COALESCED && p < end; n++) {
       const h = parseLongHeader(buf, p, end);
@@ -143,8 +146,15 @@ export class QuicInspector {
         this.errors.byLayer.quic++;
         continue;
       }
+      // The common case: one CRYPTO frame at offset 0 with the whole ClientHello. Parse it in
+      // place, no copy.
+      if (state.ranges.length === 0 && frames.length === 3 && frames[0] === 0 && isWholeHello(opened.payload, frames[1]!, frames[2]!)) {
+        this.useClientHello(flow, opened.payload, frames[1]!, frames[2]!, false);
+        return;
+      }
       for (let i = 0; i < frames.length; i += 3) state.add(opened.payload, frames[i + 1]!, frames[i + 2]!, frames[i]!);
     }
+    if (flow.app === null) flow.app = { clientBytes: null, clientNextSeq: 0, dnsBytes: null, dnsNextSeq: 0, quic: state };
     this.tryClientHello(flow, state);
   }
 
@@ -190,10 +200,14 @@ export class QuicInspector {
       if (lastChance) this.finish(flow);
       return;
     }
-    const whole = have >= 4 && 4 + ((data[1]! << 16) | (data[2]! << 8) | data[3]!) <= have;
-    if (!whole && !lastChance && have < MAX_CRYPTO_BYTES) return;
+    if (!isWholeHello(data, 0, have) && !lastChance && have < MAX_CRYPTO_BYTES) return;
+    this.useClientHello(flow, data, 0, have, !lastChance && have < MAX_CRYPTO_BYTES);
+  }
+
+  /** Takes the names from a ClientHello; `canWait`: a need-more answer keeps the flow waiting. */
+  private useClientHello(flow: Flow, data: Buffer, off: number, len: number, canWait: boolean): void {
     const alpn: string[] = [];
-    const r = parseClientHelloMessage(data, 0, have, alpn);
+    const r = parseClientHelloMessage(data, off, len, alpn);
     switch (r.kind) {
       case 'sni':
         flow.sni = r.name;
@@ -203,8 +217,7 @@ export class QuicInspector {
         this.errors.byLayer.tls++;
         break;
       case 'need-more':
-        // ALPN may still be missing even with the SNI found; but nothing more will come.
-        if (!lastChance && have < MAX_CRYPTO_BYTES) return;
+        if (canWait) return;
         break;
       case 'no-sni':
       case 'not-tls':
