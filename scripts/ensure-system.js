@@ -22,6 +22,7 @@ const PACKAGES = {
     prometheus: 'a real Prometheus and promtool that scrape and lint /metrics',
     unbound: 'a real resolver that emits dnstap for the dnstap source test',
     nfdump: 'nfcapd and nfdump, a real IPFIX collector that reads back the export',
+    'prometheus-alertmanager': 'a real Alertmanager that receives and serves back the alerts',
   },
   bench: { 'libpcap-dev': 'libpcap headers, to build the capture binding' },
 };
@@ -45,6 +46,7 @@ function fallbackPresent(pkg) {
     prometheus: () => commandExists('prometheus') && commandExists('promtool'),
     unbound: () => commandExists('unbound'),
     nfdump: () => commandExists('nfcapd') && commandExists('nfdump'),
+    'prometheus-alertmanager': () => commandExists('prometheus-alertmanager'),
   };
   return probes[pkg] ? probes[pkg]() : false;
 }

@@ -1,10 +1,11 @@
 /**
- * Rewrites the metrics table in README.md from src/metrics/metric-docs.ts, the single source of
- * metric names, types, labels and help. `npm run docs` runs it; test/readme.test.ts fails when the
+ * Rewrites the metrics table in README.md from src/metrics/metric-docs.ts and the alerting stage's
+ * src/alerts/alert-metrics.ts, the sources of metric names, types, labels and help. `npm run docs` runs it; test/readme.test.ts fails when the
  * README is out of date.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ALERT_METRIC_DOCS } from '../src/alerts/alert-metrics';
 import { metricsMarkdownTable } from '../src/metrics/metric-docs';
 
 export const README = path.resolve(__dirname, '..', '..', 'README.md');
@@ -15,7 +16,7 @@ export function readmeWithMetrics(text: string): string {
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
   if (a < 0 || b < a) throw new Error(`README.md has no ${BEGIN} ... ${END} block`);
-  return `${text.slice(0, a + BEGIN.length)}\n${metricsMarkdownTable().trim()}\n${text.slice(b)}`;
+  return `${text.slice(0, a + BEGIN.length)}\n${metricsMarkdownTable(ALERT_METRIC_DOCS).trim()}\n${text.slice(b)}`;
 }
 
 if (require.main === module) {

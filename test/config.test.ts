@@ -39,7 +39,7 @@ const EXPECTED: Record<string, string[]> = {
   'invalid-unknown-key.yaml': [
     '{file}: flows.tcp_idle_timout: unknown key (did you mean "tcp_idle_timeout"?)',
     '{file}: flows.maxFlows: unknown key (did you mean "max_flows"?)',
-    '{file}: flows.colour: unknown key (known keys: max_flows, tcp_idle_timeout, udp_idle_timeout, icmp_idle_timeout, active_timeout)',
+    '{file}: flows.colour: unknown key (known keys: max_flows, tcp_idle_timeout, udp_idle_timeout, icmp_idle_timeout, active_timeout, quic)',
     '{file}: polcy: unknown key (did you mean "policy"?)',
   ],
   'invalid-deny-and-allow.yaml': ['{file}: policy: set either deny_countries or allow_countries, not both'],

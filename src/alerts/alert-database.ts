@@ -3,17 +3,21 @@
  * open alerts, silences set through the API, and the violation history. One file, one writer
  * (the daemon); `geowarden report` reads it concurrently, which WAL allows.
  *
- * Durability: WAL with synchronous=FULL. In WAL mode NORMAL survives a process crash but may
- * lose the last commits on power loss or a kernel panic (https://www.sqlite.org/pragma.html#pragma_synchronous,
- * https://www.sqlite.org/wal.html); an alert that was "written before it was sent" must survive
- * exactly that reboot. FULL costs one fsync per commit, and commits here are few: messages are
- * bounded by grouping, and history rows are written in batches (one transaction a second).
+ * Durability: WAL, with synchronous=FULL for the commits that create alerts and NORMAL for the
+ * rest. In WAL mode NORMAL survives a process crash but may lose the last commits on power loss
+ * or a kernel panic (https://www.sqlite.org/pragma.html#pragma_synchronous,
+ * https://www.sqlite.org/wal.html). An alert that was "written before it was sent" must survive
+ * exactly that reboot, so those commits fsync. Losing a later "sent" mark only means the
+ * message goes out once more after the reboot (at-least-once, same idempotency key), and losing
+ * the last second of history rows loses diagnostics, not alerts: neither is worth an fsync, which
+ * matters on the SD cards and eMMC many gateways run on. A FULL commit syncs the whole WAL, so
+ * it also makes every NORMAL commit before it durable.
  *
  * A database that cannot be used (read-only directory, full disk, a broken file) must not stop
  * the capture: the store falls back to an in-memory database, says so once in the log and in
  * geowarden_alert_store_durable, and alerts keep going out, just without surviving a restart.
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -98,33 +102,48 @@ CREATE INDEX IF NOT EXISTS violations_last_seen ON violations (last_seen);
 
 /** SQLite result codes that mean "this storage is unusable", as opposed to a bug in a query. */
 const STORAGE_ERRORS = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PERM)/;
-const FS_ERRORS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EIO']);
+const FS_ERRORS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EIO', 'ENOENT']);
+/** A file written by a newer Geowarden: usable by that version only. */
+const NEWER_SCHEMA = 'GEOWARDEN_SCHEMA_NEWER';
 
 export function isStorageError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (STORAGE_ERRORS.test(code) || FS_ERRORS.has(code));
+  return typeof code === 'string' && (STORAGE_ERRORS.test(code) || FS_ERRORS.has(code) || code === NEWER_SCHEMA);
 }
 
 /** One line for the admin: what is wrong with the file and what to do. */
 export function describeStorageError(file: string, err: unknown): string {
   const code = String((err as { code?: unknown } | null)?.code ?? '');
-  const reason = code.startsWith('SQLITE_FULL') || code === 'ENOSPC' || code === 'EDQUOT'
-    ? 'the disk is full'
-    : code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code.startsWith('SQLITE_PERM')
-      ? 'it is read-only (file system or permissions)'
-      : code.startsWith('SQLITE_CANTOPEN') || code === 'ENOTDIR'
-        ? 'it cannot be opened (does the directory exist, and may this user write to it?)'
-        : code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_NOTADB')
-          ? 'it is not a valid SQLite database'
-          : (err as Error).message;
+  let reason: string;
+  if (code.startsWith('SQLITE_FULL') || code === 'ENOSPC' || code === 'EDQUOT') reason = 'the disk is full';
+  else if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code.startsWith('SQLITE_PERM')) {
+    reason = 'it is read-only (file system or permissions)';
+  } else if (code === 'ENOENT' || code === 'ENOTDIR') reason = 'its directory cannot be created';
+  else if (code.startsWith('SQLITE_CANTOPEN')) reason = 'it cannot be opened (does the directory exist, and may this user write to it?)';
+  else if (code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_NOTADB')) reason = 'it is not a valid SQLite database';
+  else reason = (err as Error).message;
   return `alert database ${file}: ${reason} [${code || 'error'}]`;
+}
+
+/**
+ * SQLite says only CANTOPEN when it cannot create the file; the directory itself tells why
+ * (read-only file system, permissions), which is what the admin needs to read.
+ */
+function explainOpenError(file: string, err: unknown): unknown {
+  if (!String((err as { code?: unknown }).code ?? '').startsWith('SQLITE_CANTOPEN')) return err;
+  try {
+    accessSync(path.dirname(file), constants.W_OK);
+    return err;
+  } catch (probe) {
+    return probe;
+  }
 }
 
 export function openSqlite(file: string, options: Database.Options = {}): Database.Database {
   const db = new Database(file, options);
   if (!options.readonly) {
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    db.pragma('synchronous = NORMAL');
   }
   // The report command may read while the daemon commits; wait briefly instead of failing.
   db.pragma('busy_timeout = 5000');
@@ -134,7 +153,7 @@ export function openSqlite(file: string, options: Database.Options = {}): Databa
 function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
-    throw Object.assign(new Error(`written by a newer Geowarden (schema ${version}, this one knows ${SCHEMA_VERSION})`), { code: 'SQLITE_NOTADB' });
+    throw Object.assign(new Error(`it was written by a newer Geowarden (schema ${version}; this one knows ${SCHEMA_VERSION})`), { code: NEWER_SCHEMA });
   }
   if (version < 1) {
     db.exec(SCHEMA_V1);
@@ -163,7 +182,7 @@ export class AlertDatabase {
     if (file === ':memory:') return new AlertDatabase(file, events, memoryDatabase(), false);
     let db: Database.Database | null = null;
     try {
-      mkdirSync(path.dirname(file), { recursive: true });
+      ensureDirectory(path.dirname(file));
       db = openSqlite(file);
       migrate(db);
       return new AlertDatabase(file, events, db, true);
@@ -175,7 +194,7 @@ export class AlertDatabase {
       }
       if (!isStorageError(err) && !(err as { code?: string }).code?.startsWith('SQLITE_')) throw err;
       const store = new AlertDatabase(file, events, memoryDatabase(), false);
-      store.degrade('open', err);
+      store.degrade('open', explainOpenError(file, err));
       return store;
     }
   }
@@ -230,8 +249,16 @@ export class AlertDatabase {
     }
   }
 
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+  /** Runs `fn` in a transaction; `durable`: the commit is fsynced (synchronous=FULL) before this returns. */
+  transaction<T>(fn: () => T, options: { durable?: boolean } = {}): T {
+    if (!options.durable) return this.db.transaction(fn)();
+    // The pragma cannot change inside a transaction; it applies to the next commit.
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
   }
 
   close(): void {
@@ -257,4 +284,17 @@ function memoryDatabase(): Database.Database {
   const db = new Database(':memory:');
   migrate(db);
   return db;
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns on a path under
+ * /proc (it retries the ENOENT there forever), and a wrong alerts.database must fail, not hang.
+ */
+export function ensureDirectory(dir: string): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !existsSync(d); d = path.dirname(d)) {
+    missing.unshift(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing) mkdirSync(d);
 }

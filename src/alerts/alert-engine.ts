@@ -410,8 +410,10 @@ function addEvidence(alert: AlertState, { flow, geo, verdict }: JudgedFlow, now:
   // A DHCP name learned after the first flow is worth showing.
   if (alert.device.name === null && flow.device.hostname !== null) alert.device.name = flow.device.hostname;
   if (geo.country !== null && !alert.countries.includes(geo.country)) alert.countries.push(geo.country);
-  for (const name of [...flow.names, flow.sni, flow.httpHost]) {
-    if (name !== null && alert.names.length < MAX_NAMES && !alert.names.includes(name)) alert.names.push(name);
+  if (alert.names.length < MAX_NAMES) {
+    for (const name of flow.names) addName(alert.names, name);
+    if (flow.sni !== null) addName(alert.names, flow.sni);
+    if (flow.httpHost !== null) addName(alert.names, flow.httpHost);
   }
   const firstSeenMs = Math.floor(flow.firstSeenUs / 1000);
   const lastSeenMs = Math.floor(flow.lastSeenUs / 1000);
@@ -446,4 +448,8 @@ function addEvidence(alert: AlertState, { flow, geo, verdict }: JudgedFlow, now:
   e.sni ??= flow.sni;
   e.httpHost ??= flow.httpHost;
   for (const n of flow.names) if (e.names.length < MAX_NAMES_PER_REMOTE && !e.names.includes(n)) e.names.push(n);
+}
+
+function addName(names: string[], name: string): void {
+  if (names.length < MAX_NAMES && !names.includes(name)) names.push(name);
 }

@@ -75,35 +75,21 @@ export class AlertMetrics {
     this.suppressedTotal = new Counter({ ...doc('geowarden_alerts_suppressed_total'), registers });
     this.deliveriesTotal = new Counter({ ...doc('geowarden_alert_deliveries_total'), registers });
     this.storeErrors = new Counter({ ...doc('geowarden_alert_store_errors_total'), registers });
-    const self = this;
-    new Gauge({
-      ...doc('geowarden_alert_outbox_depth'),
-      registers,
-      collect() {
-        self.collectPerSink(this, (d) => d?.pending ?? 0);
-      },
-    });
-    new Gauge({
-      ...doc('geowarden_alert_outbox_oldest_age_seconds'),
-      registers,
-      collect() {
-        self.collectPerSink(this, (d, now) => (d?.oldestCreatedAtMs != null ? Math.max(0, (now - d.oldestCreatedAtMs) / 1000) : 0));
-      },
-    });
-    new Gauge({
-      ...doc('geowarden_alert_dead_letters'),
-      registers,
-      collect() {
-        self.collectPerSink(this, (d) => d?.dead ?? 0);
-      },
-    });
-    new Gauge({
-      ...doc('geowarden_alert_store_durable'),
-      registers,
-      collect() {
-        this.set(self.view?.durable() ? 1 : 0);
-      },
-    });
+    // prom-client calls collect() with the gauge as `this`; the arrow functions keep ours.
+    const gauge = (name: DocName, collect: (g: Gauge<string>) => void) =>
+      new Gauge({
+        ...doc(name),
+        registers,
+        collect() {
+          collect(this);
+        },
+      });
+    gauge('geowarden_alert_outbox_depth', (g) => this.collectPerSink(g, (d) => d?.pending ?? 0));
+    gauge('geowarden_alert_outbox_oldest_age_seconds', (g) =>
+      this.collectPerSink(g, (d, now) => (d?.oldestCreatedAtMs != null ? Math.max(0, (now - d.oldestCreatedAtMs) / 1000) : 0)),
+    );
+    gauge('geowarden_alert_dead_letters', (g) => this.collectPerSink(g, (d) => d?.dead ?? 0));
+    gauge('geowarden_alert_store_durable', (g) => g.set(this.view?.durable() ? 1 : 0));
   }
 
   bindOutbox(view: OutboxView): void {
@@ -132,7 +118,7 @@ export class AlertMetrics {
     const view = this.view;
     if (!view) return;
     const now = view.now();
-    if (!this.depthCache || now - this.depthCache.at > 500) {
+    if (!this.depthCache) {
       let rows: OutboxDepth[] = [];
       try {
         rows = view.depth();
@@ -140,6 +126,8 @@ export class AlertMetrics {
         // A failing database is reported by geowarden_alert_store_*; the scrape still succeeds.
       }
       this.depthCache = { at: now, rows };
+      // Kept for the rest of this scrape only (its collect() calls run without a macrotask between them).
+      setImmediate(() => (this.depthCache = null));
     }
     gauge.reset();
     const bySink = new Map(this.depthCache.rows.map((d) => [d.sink, d]));

@@ -20,6 +20,7 @@ import { AlertMetrics } from './alert-metrics';
 import { buildDigest } from './digest';
 import { DeliveryDispatcher, type DeliveryLog } from './delivery';
 import { SeverityRules } from './grouping';
+import type { GroupStateRecord } from './alert-engine';
 import { Outbox } from './outbox';
 import { parseSilenceRequest, silenceFromConfig, silenceJson, SilenceSet } from './silences';
 import { AlertmanagerSink, buildAlertSinks } from './sinks/alert-sinks';
@@ -38,7 +39,11 @@ export interface AlertServiceOptions {
   log: AlertServiceLog;
   /** The daemon's registry (the one /metrics serves); null: no metrics. */
   registry: Registry | null;
-  /** Default: the wall clock. Replay benchmarks pass capture time. */
+  /**
+   * The engine's clock (alert times, silences, retention). Default: the wall clock; replay passes
+   * capture time. Delivery (retries, timeouts, rate limits, the outbox's own times) always runs
+   * on the wall clock: a sink's Retry-After means real seconds whatever the capture says.
+   */
   now?: Clock;
   random?: () => number;
   /** Instead of the configured ones (tests). */
@@ -51,6 +56,9 @@ export interface AlertServiceOptions {
 }
 
 const DEFAULT_TICK_MS = 1000;
+/** Violations or messages waiting before they are written without waiting for the event loop. */
+const FLUSH_ROWS = 5000;
+const FLUSH_MESSAGES = 1000;
 const MAX_API_ROWS = 10_000;
 
 export class AlertService {
@@ -67,6 +75,10 @@ export class AlertService {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly tasks: ScheduledTask[] = [];
   private stopping: Promise<void> | null = null;
+  /** Messages decided but not written yet: written (then sent) at the next flush. */
+  private readonly queued: Array<{ notification: Notification; sinks: string[] }> = [];
+  private readonly queuedStates = new Map<string, GroupStateRecord>();
+  private flushScheduled = false;
 
   static create(options: AlertServiceOptions): AlertService {
     const sinks =
@@ -119,16 +131,20 @@ export class AlertService {
       ),
       metrics,
       log,
-      now: this.now,
       random: options.random,
     });
-    metrics?.bindOutbox({ depth: () => this.outbox.depth(), sinks: sinks.map((s) => s.name), now: this.now, durable: () => this.database.durable });
+    metrics?.bindOutbox({ depth: () => this.outbox.depth(), sinks: sinks.map((s) => s.name), now: Date.now, durable: () => this.database.durable });
     const history = this.history;
     const engine = this.engine;
+
     this.sink = {
-      onFlow(judged) {
+      onFlow: (judged) => {
         const result = engine.observe(judged);
-        if (result) history.record(judged, result.alertId, result.silencedBy);
+        if (!result) return;
+        history.record(judged, result.alertId, result.silencedBy);
+        // Rows are written with the next message, by the housekeeping tick, or here once they
+        // pile up (a replay never yields to the event loop).
+        if (history.pendingRows >= FLUSH_ROWS) this.flush(false);
       },
       onEnd: () => this.housekeeping(),
     };
@@ -153,13 +169,14 @@ export class AlertService {
       error: (msg: unknown) => log.warn(`alert scheduler: ${msg instanceof Error ? msg.message : String(msg)}`),
     };
     this.schedule(history.pruneSchedule, 'history-prune', () => this.prune(), logger);
-    if (alerts.digest) this.schedule(alerts.digest.schedule, 'alert-digest', () => this.sendDigest(), logger);
+    const digest = alerts.digest ? this.schedule(alerts.digest.schedule, 'alert-digest', () => this.sendDigest(), logger) : null;
     log.info('alerting started', {
       event: 'alerts-started',
       database: alerts.database,
       durable: this.database.durable,
       sinks: this.sinks.map((s) => `${s.name}:${s.type}`).join(' '),
       group_by: alerts.groupBy.join(','),
+      digest_next_run: digest?.getNextRun()?.toISOString() ?? null,
     });
   }
 
@@ -175,13 +192,19 @@ export class AlertService {
     return this.stopping;
   }
 
+  /** Writes what is queued, then resolves once every delivery is done (false after `timeoutMs`). For tests and benchmarks. */
+  drained(timeoutMs: number): Promise<boolean> {
+    this.flush();
+    return this.dispatcher.drained(timeoutMs);
+  }
+
   /** Enqueues the digest for the last 24 hours to the digest sinks; returns it. */
   sendDigest(nowMs = this.now()): Notification | null {
     const digest = this.options.alerts.digest;
     if (!digest) return null;
     const n = buildDigest(this.history, this.options.instance, this.options.alerts.dashboardUrl, nowMs);
     const sinks = this.sinks.filter((s) => digest.sinks.includes(s.name) && sinkWants(s, n)).map((s) => s.name);
-    this.outbox.enqueue(n, sinks, nowMs);
+    this.outbox.enqueue(n, sinks, Date.now());
     this.dispatcher.kick();
     this.options.log.info('digest queued', { event: 'digest', devices: n.digest.totals.devices, sinks: sinks.join(' ') });
     return n;
@@ -190,9 +213,10 @@ export class AlertService {
   /** Deletes violations and finished deliveries older than history.retention. */
   prune(nowMs = this.now()): void {
     try {
-      const cutoff = nowMs - this.options.history.retentionS * 1000;
-      const violations = this.history.prune(cutoff);
-      const deliveries = this.outbox.prune(cutoff);
+      const retentionMs = this.options.history.retentionS * 1000;
+      const violations = this.history.prune(nowMs - retentionMs);
+      // Deliveries carry wall-clock times (see `now`).
+      const deliveries = this.outbox.prune(Date.now() - retentionMs);
       if (violations + deliveries > 0) this.options.log.info('history pruned', { event: 'history-prune', violations, deliveries });
     } catch (err) {
       this.options.log.warn(`history pruning failed: ${(err as Error).message}`);
@@ -214,15 +238,18 @@ export class AlertService {
     ];
   }
 
-  private publish(n: Notification, state: Parameters<Outbox['enqueue']>[3]): void {
+  /**
+   * A message decided by the engine. It is queued and written with everything else of this
+   * event-loop turn (history rows, alert state) in one transaction, so a storm costs one fsync
+   * per batch rather than one per message; it is sent only once written. What a SIGKILL loses
+   * is what was never written, hence never sent: the in-memory turn, like the open flows.
+   */
+  private publish(n: Notification, state: GroupStateRecord): void {
     const sinks = this.sinks.filter((s) => sinkWants(s, n)).map((s) => s.name);
-    try {
-      this.outbox.enqueue(n, sinks, this.now(), state);
-    } catch (err) {
-      this.options.log.error(`alert ${n.id} could not be written: ${(err as Error).message}`, { event: 'alert-lost' });
-      return;
-    }
-    this.dispatcher.kick();
+    this.queued.push({ notification: n, sinks });
+    this.queuedStates.set(state.key, state);
+    if (this.queued.length >= FLUSH_MESSAGES) this.flush(false);
+    else this.flushSoon();
     if (n.kind === 'alert') {
       const a = n.alert;
       this.options.log.info(`alert ${n.event}: ${a.device.name ?? a.device.ip} → ${a.country ?? 'unknown'}`, {
@@ -235,11 +262,53 @@ export class AlertService {
     }
   }
 
+  private flushSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush(false);
+    });
+  }
+
+  /**
+   * Writes queued messages, their alert state and history rows in one transaction, then wakes
+   * the delivery loop. `withCounters`: also the state of groups that changed without a message
+   * (counters, evidence), which the housekeeping tick saves once a second rather than per write.
+   */
+  flush(withCounters = true): void {
+    const items = this.queued.splice(0);
+    // Groups changed since their last message carry newer state than the queued records.
+    if (withCounters) for (const s of this.engine.takeDirty()) this.queuedStates.set(s.key, s);
+    const states = [...this.queuedStates.values()];
+    this.queuedStates.clear();
+    const rows = this.history.takeRows();
+    if (items.length === 0 && states.length === 0 && rows.length === 0) return;
+    const now = Date.now();
+    try {
+      this.database.run('write', (db) =>
+        db.transaction(
+          () => {
+            this.history.writeRows(rows);
+            for (const { notification, sinks } of items) this.outbox.writeNotification(notification, sinks, now);
+            for (const s of states) this.outbox.writeGroup(s, now);
+          },
+          // New messages must survive a power cut; rows and counters alone need not (see AlertDatabase).
+          { durable: items.length > 0 },
+        ),
+      );
+    } catch (err) {
+      // Even the in-memory fallback failed: nothing left to write to. Say what is lost.
+      this.options.log.error(`alerts: ${items.length} messages and ${rows.length} history rows could not be written: ${(err as Error).message}`, { event: 'alert-lost' });
+      return;
+    }
+    if (items.length > 0) this.dispatcher.kick();
+  }
+
   private housekeeping(): void {
     try {
       this.engine.advance();
-      this.outbox.saveGroups(this.engine.takeDirty(), this.now());
-      this.history.flush();
+      this.flush();
     } catch (err) {
       this.options.log.warn(`alert housekeeping: ${(err as Error).message}`);
     }
@@ -248,7 +317,7 @@ export class AlertService {
   private async resendFiring(sink: AlertmanagerSink): Promise<void> {
     const alerts = this.engine.firing().filter((a) => sinkWants(sink, { kind: 'alert', id: a.id, event: 'firing', seq: 0, created_at: a.started_at, alert: a }));
     if (alerts.length === 0) return;
-    const result = await sink.resend(alerts, this.now());
+    const result = await sink.resend(alerts, Date.now());
     this.metrics?.delivery(sink.name, result.ok ? 'sent' : 'failed');
     if (!result.ok) this.options.log.warn(`alertmanager re-send to ${sink.name} failed: ${result.error}`, { sink: sink.name });
   }
@@ -291,9 +360,10 @@ export class AlertService {
     this.timers.push(t);
   }
 
-  private schedule(expression: string, name: string, fn: () => void, logger: CronLogger): void {
+  private schedule(expression: string, name: string, fn: () => void, logger: CronLogger): ScheduledTask {
     const task = createTask(expression, () => fn(), { name, noOverlap: true, logger });
     void task.start();
     this.tasks.push(task);
+    return task;
   }
 }

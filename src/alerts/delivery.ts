@@ -46,6 +46,7 @@ export class DeliveryDispatcher {
   private running = false;
   private loopDone: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  private kickPending = false;
   private timer: NodeJS.Timeout | null = null;
   /** Sinks whose failure was logged, so a sink that is down logs once, not at every retry. */
   private readonly failing = new Set<string>();
@@ -69,7 +70,14 @@ export class DeliveryDispatcher {
 
   /** New work (a notification was written): look now instead of at the next timer. */
   kick(): void {
-    this.wake?.();
+    // Through setImmediate: a sink that fails without I/O (fetch refuses some ports at once)
+    // would otherwise retry in a chain of microtasks and starve the event loop, capture included.
+    if (this.kickPending) return;
+    this.kickPending = true;
+    setImmediate(() => {
+      this.kickPending = false;
+      this.wake?.();
+    });
   }
 
   /** Stops taking deliveries and waits for the ones in flight (their outcome is still recorded). */
@@ -123,6 +131,8 @@ export class DeliveryDispatcher {
       };
       this.wake = done;
       this.timer = setTimeout(done, ms);
+      // Waiting for the next retry must not keep a process alive that has nothing else to do.
+      this.timer.unref();
     });
   }
 

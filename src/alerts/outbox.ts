@@ -89,24 +89,30 @@ export class Outbox {
    */
   enqueue(notification: Notification, sinks: readonly string[], nowMs: number, state: GroupStateRecord | null = null): void {
     this.db.run('enqueue', (db) =>
-      db.transaction(() => {
-        if (sinks.length > 0) {
-          const alertId = notification.kind === 'alert' ? notification.alert.id : null;
-          const event = notification.kind === 'alert' ? notification.event : null;
-          const inserted = db
-            .stmt('INSERT OR IGNORE INTO notifications (id, kind, alert_id, event, created_at, payload) VALUES (?, ?, ?, ?, ?, ?)')
-            .run(notification.id, notification.kind, alertId, event, nowMs, JSON.stringify(notification));
-          if (inserted.changes > 0) {
-            const add = db.stmt(
-              `INSERT OR IGNORE INTO deliveries (notification_id, sink, idempotency_key, state, created_at, next_attempt_at)
-               VALUES (?, ?, ?, 'pending', ?, ?)`,
-            );
-            for (const sink of sinks) add.run(notification.id, sink, idempotencyKey(notification.id, sink), nowMs, nowMs);
-          }
-        }
-        if (state) this.writeGroup(state, nowMs);
-      }),
+      db.transaction(
+        () => {
+          this.writeNotification(notification, sinks, nowMs);
+          if (state) this.writeGroup(state, nowMs);
+        },
+        { durable: true },
+      ),
     );
+  }
+
+  /** The insert of enqueue, for callers that batch several writes in their own transaction. */
+  writeNotification(notification: Notification, sinks: readonly string[], nowMs: number): void {
+    if (sinks.length === 0) return;
+    const alertId = notification.kind === 'alert' ? notification.alert.id : null;
+    const event = notification.kind === 'alert' ? notification.event : null;
+    const inserted = this.db
+      .stmt('INSERT OR IGNORE INTO notifications (id, kind, alert_id, event, created_at, payload) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(notification.id, notification.kind, alertId, event, nowMs, JSON.stringify(notification));
+    if (inserted.changes === 0) return;
+    const add = this.db.stmt(
+      `INSERT OR IGNORE INTO deliveries (notification_id, sink, idempotency_key, state, created_at, next_attempt_at)
+       VALUES (?, ?, ?, 'pending', ?, ?)`,
+    );
+    for (const sink of sinks) add.run(notification.id, sink, idempotencyKey(notification.id, sink), nowMs, nowMs);
   }
 
   /** Engine state of groups that changed without a message (counters, resolves in waiting). */
@@ -289,7 +295,8 @@ export class Outbox {
     });
   }
 
-  private writeGroup(r: GroupStateRecord, nowMs: number): void {
+  /** Saves (or deletes) one group's engine state; call inside a transaction. */
+  writeGroup(r: GroupStateRecord, nowMs: number): void {
     if (r.json === null) this.db.stmt('DELETE FROM alert_groups WHERE key = ?').run(r.key);
     else this.db.stmt('INSERT OR REPLACE INTO alert_groups (key, state, updated_at) VALUES (?, ?, ?)').run(r.key, r.json, nowMs);
   }

@@ -118,6 +118,12 @@ export const checkSize: Check<number> = (value) => {
   return accept(bytes);
 };
 
+/** A calendar date as data files date themselves (`as_of: 2026-11-25`). */
+export const checkIsoDate: Check<string> = (value) =>
+  typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(value))
+    ? accept(value)
+    : reject(`${showValue(value)} is not a date (use YYYY-MM-DD)`);
+
 export const checkBoolean: Check<boolean> = (value) =>
   typeof value === 'boolean' ? accept(value) : expected('true or false', value);
 

@@ -95,7 +95,8 @@ export class Daemon {
     // Looked up first: a misspelt user should fail before anything is opened.
     const runAs = resolveRunAs(config.daemon);
     const observability = options.observability(config, log);
-    const { pipeline, geo } = buildPipeline(config, observability.sinks);
+    // The IPFIX export (export.ipfix) runs in the background: its first failure is logged once.
+    const { pipeline, geo } = buildPipeline(config, observability.sinks, { warn: (message) => log.warn(message, { component: 'ipfix' }) });
     let daemon: Daemon | null = null;
     const capture = new LiveCaptureSource({
       ...config.capture,

@@ -39,7 +39,7 @@ export interface ViolationQuery {
   limit?: number;
 }
 
-type Row = [
+export type ViolationRow = [
   number,
   number,
   string,
@@ -95,15 +95,14 @@ const INSERT = `INSERT INTO violations (first_seen, last_seen, device_ip, device
 
 /** Rows beyond this wait for the next flush are dropped (and counted): memory stays bounded when the disk is slow. */
 const MAX_BUFFERED = 50_000;
-const FLUSH_AT = 1_000;
 
 export class ViolationHistory {
-  private buffer: Row[] = [];
+  private buffer: ViolationRow[] = [];
   private droppedRows = 0;
 
   constructor(private readonly db: AlertDatabase) {}
 
-  /** Buffers one violating flow; flushes when the buffer is large. */
+  /** Buffers one violating flow; the owner flushes (alone, or in its own transaction with takeRows). */
   record({ flow, geo, verdict }: JudgedFlow, alertId: string | null, silencedBy: string | null): void {
     if (this.buffer.length >= MAX_BUFFERED) {
       this.droppedRows++;
@@ -134,7 +133,24 @@ export class ViolationHistory {
       alertId,
       silencedBy,
     ]);
-    if (this.buffer.length >= FLUSH_AT) this.flush();
+  }
+
+  /** Rows waiting to be written. */
+  get pendingRows(): number {
+    return this.buffer.length;
+  }
+
+  /** Hands the waiting rows to a caller that writes them with writeRows inside its own transaction. */
+  takeRows(): readonly ViolationRow[] {
+    const rows = this.buffer;
+    this.buffer = [];
+    return rows;
+  }
+
+  /** Inserts rows taken with takeRows; call inside a transaction. */
+  writeRows(rows: readonly ViolationRow[]): void {
+    const insert = this.db.stmt(INSERT);
+    for (const row of rows) insert.run(...row);
   }
 
   /** Rows dropped because the buffer was full. */
@@ -145,14 +161,8 @@ export class ViolationHistory {
   /** Writes the buffered rows in one transaction. */
   flush(): void {
     if (this.buffer.length === 0) return;
-    const rows = this.buffer;
-    this.buffer = [];
-    this.db.run('history', (db) =>
-      db.transaction(() => {
-        const insert = db.stmt(INSERT);
-        for (const row of rows) insert.run(...row);
-      }),
-    );
+    const rows = this.takeRows();
+    this.db.run('history', (db) => db.transaction(() => this.writeRows(rows)));
   }
 
   query(q: ViolationQuery): { violations: ViolationRecord[]; truncated: boolean } {
@@ -170,7 +180,7 @@ export class ViolationHistory {
     return { violations: rows.slice(0, limit).map(toRecord), truncated: rows.length > limit };
   }
 
-  /** Per device totals between two times, most bytes first: the digest's body. */
+  /** Per device totals in (sinceMs, untilMs], most bytes first: the digest's body. */
   deviceSummary(sinceMs: number, untilMs: number, maxDevices = 50): DigestDevice[] {
     this.flush();
     const rows = this.db.run('history', (db) =>
@@ -178,7 +188,7 @@ export class ViolationHistory {
         .stmt(
           `SELECT COALESCE(device_mac, device_ip) AS id, device_ip, device_mac, device_name, device_group, country,
                   COUNT(*) AS flows, SUM(bytes_out) AS bytes_out, SUM(bytes_in) AS bytes_in
-             FROM violations WHERE last_seen >= ? AND last_seen < ? AND silenced_by IS NULL
+             FROM violations WHERE last_seen > ? AND last_seen <= ? AND silenced_by IS NULL
             GROUP BY id, country`,
         )
         .all(sinceMs, untilMs),
@@ -200,7 +210,7 @@ export class ViolationHistory {
     const names = this.db.run('history', (db) =>
       db.stmt(
         `SELECT COALESCE(sni, http_host, json_extract(names, '$[0]')) AS name, COUNT(*) AS n FROM violations
-          WHERE COALESCE(device_mac, device_ip) = ? AND last_seen >= ? AND last_seen < ? AND silenced_by IS NULL AND name IS NOT NULL
+          WHERE COALESCE(device_mac, device_ip) = ? AND last_seen > ? AND last_seen <= ? AND silenced_by IS NULL AND name IS NOT NULL
           GROUP BY name ORDER BY n DESC LIMIT 5`,
       ),
     );

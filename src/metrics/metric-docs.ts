@@ -235,8 +235,9 @@ export type MetricKey = keyof typeof METRICS;
 export const METRIC_NAMES: readonly string[] = Object.values(METRICS).map((m) => m.name);
 
 /** The README table: name, type, labels, meaning. */
-export function metricsMarkdownTable(): string {
-  const rows = Object.values(METRICS).map((m: MetricDoc) => {
+/** The README table: these metrics, then any a caller adds (the alerting stage documents its own). */
+export function metricsMarkdownTable(extra: readonly MetricDoc[] = []): string {
+  const rows = [...Object.values(METRICS), ...extra].map((m: MetricDoc) => {
     const labels = m.labels.length ? m.labels.map((l) => `\`${l}\``).join(', ') : '';
     return `| \`${m.name}\` | ${m.type} | ${labels} | ${m.help.replace(/\|/g, '\\|')} |`;
   });

@@ -3,9 +3,10 @@
  * payload at send time and reports the outcome to the outbox; formatting is in one file per
  * service, next to this one.
  */
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AlertSeverity, AlertSinkConfig, AlertSinkType } from '../../config/types';
+import { ensureDirectory } from '../alert-database';
 import { alertLine, describeDigest } from '../alert-text';
 import { parseTemplate, type TextTemplate } from '../template';
 import type { AlertPayload, AlertSink, DeliveryContext, DeliveryResult, Notification } from '../types';
@@ -101,7 +102,7 @@ export class JsonLinesAlertSink implements AlertSink {
 
   async deliver(n: Notification, context: DeliveryContext): Promise<DeliveryResult> {
     try {
-      await mkdir(path.dirname(this.file), { recursive: true });
+      ensureDirectory(path.dirname(this.file));
       // One write of one whole line with O_APPEND: a shipper tailing the file never sees half a record.
       await appendFile(this.file, `${JSON.stringify(webhookBody(n, context.idempotencyKey))}\n`, { flag: 'a' });
       return { ok: true, status: null };

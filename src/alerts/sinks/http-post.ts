@@ -35,7 +35,9 @@ export async function postJson(target: HttpTarget, body: string, headers: Readon
       signal: AbortSignal.timeout(target.timeoutMs),
     });
   } catch (err) {
-    return { ok: false, permanent: false, status: null, error: requestError(err, target.timeoutMs), retryAfterMs: null };
+    // A port fetch refuses will never be reached: dead letter at once, with the reason.
+    const permanent = (err as { cause?: { message?: string } }).cause?.message === 'bad port';
+    return { ok: false, permanent, status: null, error: requestError(err, target.timeoutMs), retryAfterMs: null };
   }
   let text = '';
   try {
@@ -61,6 +63,7 @@ function requestError(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return `no answer within ${timeoutMs / 1000}s (timeout)`;
   const code = e.cause?.code;
+  if (e.cause?.message === 'bad port') return 'the port is on the Fetch standard\'s list of blocked ports (https://fetch.spec.whatwg.org/#port-blocking); use another port';
   switch (code) {
     case 'ECONNREFUSED':
       return 'connection refused (is the receiver running?)';
