@@ -14,7 +14,8 @@
  *
  * Usage: node dist/bench/gateway-capture.js OUT.pcap [packets] [seed]
  */
-import { dnsQuery, dnsResponse, DnsAnswerSpec, httpRequest, tlsClientHello } from '../test/support/packets';
+import { createHash } from 'node:crypto';
+import { dnsQuery, dnsResponse, DnsAnswerSpec, httpRequest, quicClientHello, quicInitial, tlsClientHello } from '../test/support/packets';
 import { StreamingPcapWriter } from '../test/support/pcap-writer';
 
 export interface GatewayCaptureOptions {
@@ -31,6 +32,12 @@ export interface GatewayCaptureOptions {
   seed?: number;
   /** Length of the capture in seconds (default 600). */
   durationSeconds?: number;
+  /**
+   * Share of the non-DNS flows that are QUIC with a real, encrypted client Initial carrying a
+   * ClientHello (RFC 9001 §5.2), e.g. 0.3. Default: none; the other UDP flows keep their
+   * QUIC-looking but opaque datagrams.
+   */
+  quicShare?: number;
 }
 
 export interface GatewayCaptureResult {
@@ -65,6 +72,7 @@ const K_UDP = 2;
 const K_DNS_Q = 3;
 const K_DNS_R = 4;
 const K_TCP_SPECIAL2 = 5; // the flow's cached server-side payload (HTTP response header)
+const K_UDP_SPECIAL = 6; // the flow's cached datagram (a QUIC client Initial)
 
 function op(kind: number, dir: number, flags: number, len: number): number {
   return (kind << 23) | (dir << 22) | (flags << 16) | len;
@@ -308,6 +316,19 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
     }
     return p;
   };
+  // One client Initial per remote host (RFC 9000 §14.1: padded to 1200 bytes). Each flow still
+  // costs the replay a key derivation and a decryption: keys are per flow, not per host.
+  const initialCache = new Map<number, Payload>();
+  const initialFor = (key: number): Payload => {
+    let p = initialCache.get(key);
+    if (!p) {
+      const cid = createHash('sha256').update(`bench-quic:${key}`).digest();
+      const hello = quicClientHello({ sni: nameOf(key), alpn: ['h3'] });
+      p = payload(quicInitial({ dcid: cid.subarray(0, 8), scid: cid.subarray(8, 16), cryptoFrames: [{ offset: 0, data: hello }], padTo: 1200 }));
+      initialCache.set(key, p);
+    }
+    return p;
+  };
   const httpCache = new Map<number, Payload>();
   const httpFor = (key: number): Payload => {
     let p = httpCache.get(key);
@@ -496,6 +517,29 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
     else ops.push(op(K_TCP, 0, FIN | ACK, 0), op(K_TCP, 1, FIN | ACK, 0), op(K_TCP, 0, ACK, 0));
   }
 
+  /**
+   * An HTTP/3 connection (quicShare): the client's Initial, the server's first flight, then
+   * request/response rounds shaped like the TLS flows' (an HTTP/3 connection carries what an
+   * HTTPS one would), in datagrams of at most 1252 bytes (a common QUIC payload size for a
+   * 1280-byte path), the client acknowledging every second one (RFC 9000 §13.2.2).
+   */
+  function quicOps(f: Flow, initial: Payload): void {
+    f.special = initial;
+    const ops = f.ops;
+    ops.push(op(K_UDP_SPECIAL, 0, 0, initial.buf.length));
+    ops.push(op(K_UDP, 1, 0, 1200), op(K_UDP, 1, 0, 1200), op(K_UDP, 0, 0, 90), op(K_UDP, 0, 0, 60));
+    const rounds = rng.count(2, 12);
+    for (let r = 0; r < rounds; r++) {
+      ops.push(op(K_UDP, 0, 0, 60 + rng.int(700)));
+      const n = rng.count(6, 1500);
+      for (let i = 0; i < n; i++) {
+        const last = i === n - 1;
+        ops.push(op(K_UDP, 1, 0, last ? 40 + rng.int(1212) : 1252));
+        if (i % 2 === 1 || last) ops.push(op(K_UDP, 0, 0, 40 + rng.int(20)));
+      }
+    }
+  }
+
   function udpOps(f: Flow, quic: boolean): void {
     const n = rng.count(10, 400);
     for (let i = 0; i < n; i++) {
@@ -533,7 +577,8 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
     const reuse = known.length > 0 && dnsPackets >= dnsShare * emitted;
     const idx = reuse ? known[rng.int(known.length)]! : pickRemote(v6 ? nV6 : nV4);
     const key = v6 ? -1 - idx : idx;
-    const tcpFlow = rng.float() < 0.8;
+    const realQuic = o.quicShare !== undefined && rng.float() < o.quicShare;
+    const tcpFlow = !realQuic && rng.float() < 0.8;
     let sport: number;
     let kind: 'tls' | 'http' | 'plain' | 'quic' | 'udp';
     if (tcpFlow) {
@@ -549,7 +594,7 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
         kind = sport === 22 ? 'plain' : 'tls';
       }
     } else {
-      const r = rng.float();
+      const r = realQuic ? 0 : rng.float();
       if (r < 0.6) {
         sport = 443;
         kind = 'quic';
@@ -562,6 +607,7 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
     const remote = v6 ? { v6: remV6, i: idx } : { v4: remV4[idx]! };
     const f = makeFlow(tcpFlow ? IPPROTO_TCP : IPPROTO_UDP, dev, v6, remote, nextPort(dev), sport, 44 + rng.int(14));
     if (tcpFlow) tcpOps(f, kind === 'tls' ? helloFor(key) : kind === 'http' ? httpFor(key) : null, kind === 'http');
+    else if (realQuic) quicOps(f, initialFor(key));
     else udpOps(f, kind === 'quic');
     // Resolve first unless this device already did; a few apps use literal addresses.
     const rkey = dev * (nRemotes + 1) + (v6 ? nV4 + idx : idx);
@@ -601,8 +647,8 @@ export async function generateGatewayCapture(path: string, o: GatewayCaptureOpti
           scratch[H] = first;
           scratch[H + 1] = 0x9a;
         }
-      } else if (kind === K_TCP_SPECIAL || kind === K_TCP_SPECIAL2) {
-        const p = kind === K_TCP_SPECIAL ? f.special! : f.special2!;
+      } else if (kind === K_TCP_SPECIAL || kind === K_TCP_SPECIAL2 || kind === K_UDP_SPECIAL) {
+        const p = kind === K_TCP_SPECIAL2 ? f.special2! : f.special!;
         p.buf.copy(scratch, H);
         pSum = p.sum;
       } else {

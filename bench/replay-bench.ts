@@ -23,6 +23,11 @@ const flag = (name: string, def: number): number => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const packets = flag('--packets', 1_000_000);
+// `npm run bench -- --live [options]` is `npm run bench:live -- [options]` (bench/live-bench.ts).
+if (args.includes('--live')) {
+  const live = spawnSync(process.execPath, [path.join(__dirname, 'live-bench.js'), ...args.filter((a) => a !== '--live')], { stdio: 'inherit' });
+  process.exit(live.status ?? 1);
+}
 const runs = flag('--runs', 3);
 
 function measure(mode: 'pipeline' | 'raw', file: string): ChildResult {
@@ -66,6 +71,7 @@ async function main(): Promise<void> {
     `  libpcap read loop only:   ${(gen.packets / rawSecs / 1e6).toFixed(2)} M packets/s  (${rawSecs.toFixed(2)} s, peak RSS ${Math.max(...raw.map((r) => r.maxRssMiB)).toFixed(0)} MiB)`,
     `  geowarden replay report:  ${(gen.packets / pipeSecs / 1e6).toFixed(2)} M packets/s  (${pipeSecs.toFixed(2)} s, peak RSS ${Math.max(...pipe.map((r) => r.maxRssMiB)).toFixed(0)} MiB)`,
     `  targets: >= 1.00 M packets/s, peak RSS < 300 MiB`,
+    `  live capture (root, tcpreplay over a private veth pair, 10-minute soak): npm run bench:live (--quick for a short run)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (args.includes('--clean')) rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 /**
  * One measured run, in its own process so that peak RSS is the pipeline's alone:
- *   node dist/bench/replay-child.js pipeline|raw FILE
+ *   node dist/bench/replay-child.js pipeline|raw FILE [CONFIG]
  * `pipeline` is `geowarden replay FILE` in report mode (stdout discarded by the parent);
  * `raw` only reads frames through libpcap, the floor any pipeline sits on.
  * Prints one JSON line with the figures on stderr.
@@ -9,9 +9,9 @@ import { writeSync } from 'node:fs';
 import { CaptureFileSource } from '../src/capture/capture-file-source';
 import { replayCommand } from '../src/cli/replay-command';
 
-const [mode, file] = process.argv.slice(2);
+const [mode, file, config] = process.argv.slice(2);
 if (!file || (mode !== 'pipeline' && mode !== 'raw')) {
-  process.stderr.write('usage: replay-child.js pipeline|raw FILE\n');
+  process.stderr.write('usage: replay-child.js pipeline|raw FILE [CONFIG]\n');
   process.exit(2);
 }
 const started = process.hrtime.bigint();
@@ -23,7 +23,7 @@ if (mode === 'raw') {
     bytes += f.capturedLength;
   }).framesRead;
 } else {
-  replayCommand(file, {}, (line) => process.stderr.write(`${line}\n`));
+  replayCommand(file, config ? { config } : {}, (line) => process.stderr.write(`${line}\n`));
   frames = -1; // the parent knows the packet count
 }
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
