@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { buildDigest } from '../src/alerts/digest';
+import { buildDigest, TrafficSummary } from '../src/alerts/digest';
+import { describeDigest } from '../src/alerts/alert-text';
 import { parseSince, type ViolationRecord } from '../src/history/violation-history';
 import { startHttpServer, type HttpServer } from '../src/server/http-server';
 import { judgedFlow } from './support/alert-fixtures';
@@ -138,6 +139,13 @@ alerts:
     service.start();
     service.sink.onFlow(judgedFlow({ atMs: Date.now() }));
     service.sink.onFlow(judgedFlow({ atMs: Date.now(), hostname: 'tv', mac: '02:00:00:00:00:20', ip: '192.168.1.20', country: 'RU' }));
+    // Foreign but allowed: in the digest's traffic, not in its violations.
+    service.sink.onFlow(judgedFlow({ atMs: Date.now(), verdict: 'allowed', country: 'DE', remoteIp: '198.51.100.20' }));
+    // Local traffic is no foreign traffic: neither counts in the digest.
+    service.sink.onFlow(judgedFlow({ atMs: Date.now(), verdict: 'local', country: null, remoteIp: '192.168.1.1' }));
+    const internal = judgedFlow({ atMs: Date.now(), verdict: 'allowed', country: null, remoteIp: '192.168.1.2' });
+    internal.flow.bothInternal = true;
+    service.sink.onFlow(internal);
     server = await startHttpServer({ listen: '127.0.0.1:0', webConfigFile: null, registry: new Registry(), ready: () => ({ ok: true, reason: '' }), devices: () => [], routes: service.routes() });
   });
   after(async () => {
@@ -204,5 +212,40 @@ alerts:
       ['redmi-note', ['CN'], ['metrics.phone-vendor.example']],
       ['tv', ['RU'], ['metrics.phone-vendor.example']],
     ]);
+  });
+
+  it('adds each device\'s foreign traffic per country since the last digest, and starts over after it', () => {
+    const end = Date.now() + 1000;
+    const digest = buildDigest(service.history, 'gw-test', null, end, undefined, service.traffic.take(end));
+    const traffic = digest.digest.traffic!;
+    assert.ok(traffic, 'the traffic summary is in the payload, next to the violation fields');
+    // Every non-local flow the service saw, violations or not.
+    assert.deepEqual(traffic.totals, { devices: 2, flows: 3, bytes_out: 3 * 21700, bytes_in: 3 * 2080, violations: 2 });
+    assert.deepEqual(
+      traffic.devices.map((d) => [d.device.name, d.device.mac, d.flows, d.violations, d.countries.map((c) => [c.country, c.flows, c.bytes_out, c.bytes_in, c.violations])]),
+      [
+        ['redmi-note', '64:cc:2e:7b:40:05', 2, 1, [['CN', 1, 21700, 2080, 1], ['DE', 1, 21700, 2080, 0]]],
+        ['tv', '02:00:00:00:00:20', 1, 1, [['RU', 1, 21700, 2080, 1]]],
+      ],
+    );
+    assert.deepEqual(traffic.folded, { devices: 0, countries: 0 });
+    const wording = describeDigest(digest);
+    assert.match(wording.traffic[0]!, /^Foreign traffic: 2 devices, ↑ [\d.]+ kB ↓ [\d.]+ kB in 3 flows \(2 violations\):$/);
+    assert.match(wording.traffic[1]!, /^redmi-note: ↑ 43\.4 kB ↓ 4\.16 kB in 2 flows, 1 violation → CN 23\.8 kB, DE 23\.8 kB$/);
+    // Reset by the digest.
+    const next = service.traffic.peek();
+    assert.deepEqual([next.totals.flows, next.devices.length, next.since], [0, 0, new Date(end).toISOString()]);
+  });
+
+  it('bounds the traffic summary: devices and countries past the limits are folded', () => {
+    const summary = new TrafficSummary(0, 2, 3);
+    for (const country of ['CN', 'RU', 'IR', 'KP']) summary.add(judgedFlow({ country, bytesOut: 10 }));
+    for (let i = 0; i < 4; i++) summary.add(judgedFlow({ mac: `02:00:00:00:00:0${i}`, hostname: `d${i}`, ip: `192.168.1.${i + 1}`, bytesOut: 1000 * (4 - i) }));
+    const t = summary.take(1);
+    assert.deepEqual(t.devices.map((d) => [d.device.name, d.flows]), [['redmi-note', 4], ['d0', 1], ['other devices', 3]]);
+    // Two countries plus `other` for the rest (most bytes first).
+    assert.deepEqual(t.devices[0]!.countries.map((c) => [c.country, c.flows]), [['other', 2], ['CN', 1], ['RU', 1]]);
+    assert.deepEqual(t.folded, { devices: 3, countries: 2 });
+    assert.equal(t.totals.flows, 8);
   });
 });

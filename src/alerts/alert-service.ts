@@ -17,7 +17,7 @@ import { parseSince, ViolationHistory } from '../history/violation-history';
 import { AlertDatabase } from './alert-database';
 import { AlertEngine } from './alert-engine';
 import { AlertMetrics } from './alert-metrics';
-import { buildDigest } from './digest';
+import { buildDigest, TrafficSummary } from './digest';
 import { DeliveryDispatcher, type DeliveryLog } from './delivery';
 import { SeverityRules } from './grouping';
 import type { GroupStateRecord } from './alert-engine';
@@ -69,6 +69,8 @@ export class AlertService {
   readonly dispatcher: DeliveryDispatcher;
   readonly database: AlertDatabase;
   readonly metrics: AlertMetrics | null;
+  /** Per-device foreign traffic since the last digest, for the digest. */
+  readonly traffic: TrafficSummary;
   private readonly silences: SilenceSet;
   private readonly sinks: AlertSink[];
   private readonly now: Clock;
@@ -136,9 +138,11 @@ export class AlertService {
     metrics?.bindOutbox({ depth: () => this.outbox.depth(), sinks: sinks.map((s) => s.name), now: Date.now, durable: () => this.database.durable });
     const history = this.history;
     const engine = this.engine;
+    const traffic = (this.traffic = new TrafficSummary(nowMs));
 
     this.sink = {
       onFlow: (judged) => {
+        traffic.add(judged);
         const result = engine.observe(judged);
         if (!result) return;
         history.record(judged, result.alertId, result.silencedBy);
@@ -198,11 +202,12 @@ export class AlertService {
     return this.dispatcher.drained(timeoutMs);
   }
 
-  /** Enqueues the digest for the last 24 hours to the digest sinks; returns it. */
+  /** Enqueues the digest (violations of the last 24 hours, foreign traffic since the last digest) to the digest sinks; returns it. */
   sendDigest(nowMs = this.now()): Notification | null {
     const digest = this.options.alerts.digest;
     if (!digest) return null;
-    const n = buildDigest(this.history, this.options.instance, this.options.alerts.dashboardUrl, nowMs);
+    // The traffic counters start over with each digest.
+    const n = buildDigest(this.history, this.options.instance, this.options.alerts.dashboardUrl, nowMs, undefined, this.traffic.take(nowMs));
     const sinks = this.sinks.filter((s) => digest.sinks.includes(s.name) && sinkWants(s, n)).map((s) => s.name);
     this.outbox.enqueue(n, sinks, Date.now());
     this.dispatcher.kick();

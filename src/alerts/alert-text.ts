@@ -151,6 +151,8 @@ export interface DigestWording {
   headline: string;
   /** One line per device, most bytes first. */
   lines: string[];
+  /** Foreign traffic per device since the last digest (all non-local flows), most bytes first; empty without it. */
+  traffic: string[];
   link: string | null;
 }
 
@@ -173,7 +175,26 @@ export function describeDigest(n: DigestNotification, maxLines = 15): DigestWord
     return `${name}: ↑ ${bytes(dev.bytes_out)} ↓ ${bytes(dev.bytes_in)} in ${plural(dev.flows, 'flow')} → ${countries}${names}`;
   });
   if (d.devices.length > maxLines) lines.push(`… and ${plural(d.devices.length - maxLines, 'more device')}`);
-  return { title: `📋 Daily digest: ${d.instance}`, headline, lines, link: d.dashboard_url };
+  const traffic: string[] = [];
+  if (d.traffic) {
+    const tt = d.traffic.totals;
+    traffic.push(
+      tt.flows === 0
+        ? 'Foreign traffic: none.'
+        : `Foreign traffic: ${plural(tt.devices, 'device')}, ↑ ${bytes(tt.bytes_out)} ↓ ${bytes(tt.bytes_in)} in ${plural(tt.flows, 'flow')} (${plural(tt.violations, 'violation')}):`,
+    );
+    for (const dev of d.traffic.devices.slice(0, maxLines)) {
+      const name = dev.device.name ?? dev.device.ip;
+      const countries = dev.countries
+        .slice(0, 5)
+        .map((c) => `${c.country ?? '??'} ${bytes(c.bytes_out + c.bytes_in)}`)
+        .join(', ');
+      const violations = dev.violations > 0 ? `, ${plural(dev.violations, 'violation')}` : '';
+      traffic.push(`${name}: ↑ ${bytes(dev.bytes_out)} ↓ ${bytes(dev.bytes_in)} in ${plural(dev.flows, 'flow')}${violations} → ${countries}`);
+    }
+    if (d.traffic.devices.length > maxLines) traffic.push(`… and ${plural(d.traffic.devices.length - maxLines, 'more device')}`);
+  }
+  return { title: `📋 Daily digest: ${d.instance}`, headline, lines, traffic, link: d.dashboard_url };
 }
 
 /** One line for logs and the console sink. */

@@ -95,6 +95,38 @@ export interface DigestDevice {
   names: string[];
 }
 
+/** One remote country of a device's foreign traffic in the digest period. */
+export interface DigestTrafficCountry {
+  /** Null: no database placed the remote; `other` folds countries past the per-device bound. */
+  country: string | null;
+  flows: number;
+  bytes_out: number;
+  bytes_in: number;
+  /** Of those flows, how many were violations (silenced ones included). */
+  violations: number;
+}
+
+/** A device's foreign (non-local) traffic over the period, from every flow the daemon judged. */
+export interface DigestTrafficDevice {
+  device: DevicePayload;
+  flows: number;
+  bytes_out: number;
+  bytes_in: number;
+  violations: number;
+  /** Most bytes first; at most the per-device bound, the rest folded into `other`. */
+  countries: DigestTrafficCountry[];
+}
+
+export interface DigestTraffic {
+  totals: { devices: number; flows: number; bytes_out: number; bytes_in: number; violations: number };
+  /** Most bytes first; devices past the bound are folded into one entry with device.name `other devices`. */
+  devices: DigestTrafficDevice[];
+  /** Devices and countries folded because of the bounds (0 when nothing was). */
+  folded: { devices: number; countries: number };
+  /** Since when the in-memory counters run (the last digest or the daemon's start). */
+  since: string;
+}
+
 export interface DigestPayload {
   instance: string;
   period_start: string;
@@ -103,6 +135,8 @@ export interface DigestPayload {
   /** Devices with the most bytes first, at most 50. */
   devices: DigestDevice[];
   dashboard_url: string | null;
+  /** Per-device foreign traffic since the last digest (all non-local flows, not only violations). */
+  traffic?: DigestTraffic;
 }
 
 export interface DigestNotification {

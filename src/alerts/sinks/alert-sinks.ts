@@ -84,6 +84,7 @@ export class ConsoleAlertSink implements AlertSink {
       const w = describeDigest(n);
       this.write(`${n.created_at} DIGEST ${n.digest.instance} ${w.headline}`);
       for (const line of w.lines) this.write(`  ${line}`);
+      for (const line of w.traffic) this.write(`  ${line}`);
     }
     return { ok: true, status: null };
   }

@@ -44,7 +44,7 @@ export function formatDiscord(n: Notification, template: TextTemplate | null): D
       embeds: [
         fit({
           title: clip(w.title, 256),
-          description: clip([w.headline, ...w.lines.map((l) => `• ${l}`)].join('\n'), 4096),
+          description: clip([w.headline, ...w.lines.map((l) => `• ${l}`), ...w.traffic.map((l, i) => (i === 0 ? l : `• ${l}`))].join('\n'), 4096),
           ...(w.link ? { url: w.link } : {}),
           color: 0x1a73e8,
           fields: [],

@@ -40,7 +40,7 @@ export function formatMattermost(n: Notification, template: TextTemplate | null)
           color: '#1a73e8',
           title: w.title,
           ...(w.link ? { title_link: w.link } : {}),
-          text: [w.headline, ...w.lines.map((l) => `- ${l}`)].join('\n'),
+          text: [w.headline, ...w.lines.map((l) => `- ${l}`), ...w.traffic.map((l, i) => (i === 0 ? l : `- ${l}`))].join('\n'),
           fields: [],
           footer: `Geowarden · ${n.digest.instance}`,
         },

@@ -52,6 +52,9 @@ export function formatSlack(n: Notification, template: TextTemplate | null): Sla
         { type: 'header', text: { type: 'plain_text', text: clip(w.title, 150), emoji: true } },
         { type: 'section', text: mrkdwn(slackEscape(w.headline) + linkLine(w.link)) },
         ...(w.lines.length ? [{ type: 'section' as const, text: mrkdwn(w.lines.map((l) => `• ${slackEscape(l)}`).join('\n')) }] : []),
+        ...(w.traffic.length
+          ? [{ type: 'section' as const, text: mrkdwn(clip([slackEscape(w.traffic[0]!), ...w.traffic.slice(1).map((l) => `• ${slackEscape(l)}`)].join('\n'), 3000)) }]
+          : []),
       ],
       unfurl_links: false,
       unfurl_media: false,

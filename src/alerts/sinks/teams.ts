@@ -59,6 +59,7 @@ export function formatTeams(n: Notification, template: TextTemplate | null): Tea
         { type: 'TextBlock', text: w.title, wrap: true, weight: 'Bolder', size: 'Medium', style: 'heading' },
         { type: 'TextBlock', text: w.headline, wrap: true },
         ...w.lines.map((l): AdaptiveElement => ({ type: 'TextBlock', text: `- ${l}`, wrap: true })),
+        ...w.traffic.map((l, i): AdaptiveElement => ({ type: 'TextBlock', text: i === 0 ? l : `- ${l}`, wrap: true })),
       ],
       w.link,
     );
