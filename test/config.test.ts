@@ -185,7 +185,7 @@ describe('example config', () => {
       interfaces: ['eth1'],
       bpf: '',
       snaplen: 262144,
-      bufferSizeBytes: 32 * 1024 * 1024,
+      bufferSizeBytes: 128 * 1024 * 1024,
       promiscuous: true,
     });
     assert.deepEqual(config.flows, {
@@ -274,7 +274,7 @@ describe('defaults', () => {
       activeTimeoutS: 1800,
     });
     assert.deepEqual(config.dns, { maxEntries: 200000, graceS: 3600, minTtlS: 60 });
-    assert.equal(config.capture.bufferSizeBytes, 33554432);
+    assert.equal(config.capture.bufferSizeBytes, 134217728);
     assert.deepEqual(config.devices, { maxDevices: 10000, inventory: [] });
     assert.deepEqual(config.geoip, { country: null, asn: null, cacheSize: 100000, update: null });
     assert.deepEqual(config.policy, {
