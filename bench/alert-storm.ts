@@ -11,7 +11,6 @@
  * 2. Replay: the benchmark gateway capture (bench-out/, generated if missing) replayed with
  *    alerting off and on, each in its own process (bench/alert-replay-child.ts), median of runs.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,9 +21,9 @@ import { AlertService } from '../src/alerts/alert-service';
 import { defaultAlertsConfig, HISTORY_DEFAULTS } from '../src/config/load';
 import type { AlertGroupField, AlertSinkConfig } from '../src/config/types';
 import type { JudgedFlow } from '../src/policy/types';
+import { median, PROJECT_ROOT as root, runChild } from './bench-support';
 import { generateGatewayCapture } from './gateway-capture';
 
-const root = path.resolve(__dirname, '..', '..');
 const args = process.argv.slice(2);
 const flag = (name: string, def: string): string => {
   const i = args.indexOf(name);
@@ -155,11 +154,6 @@ async function storm(groupBy: AlertGroupField[]): Promise<string[]> {
   ];
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 interface ChildFigures {
   mode: string;
   seconds: number;
@@ -174,10 +168,7 @@ interface ChildFigures {
 }
 
 function measure(mode: 'on' | 'off', file: string, deny: string): ChildFigures {
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'alert-replay-child.js'), mode, file, deny], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  const last = r.stderr.trim().split('\n').at(-1) ?? '';
-  if (r.status !== 0 || !last.startsWith('{')) throw new Error(`replay ${mode} failed (exit ${r.status}): ${r.stderr.trim()}`);
-  return JSON.parse(last) as ChildFigures;
+  return runChild<ChildFigures>('alert-replay-child.js', [mode, file, deny]);
 }
 
 async function replayComparison(): Promise<string[]> {

@@ -9,10 +9,10 @@
  *   node dist/bench/quic-bench.js [--packets N] [--runs N] [--share 0.3] [--keep]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateGatewayCapture } from './gateway-capture';
+import { BENCH_OUT, PROJECT_ROOT, cachedCapture, median, numberFlag, runChild } from './bench-support';
 
 interface ChildResult {
   seconds: number;
@@ -20,29 +20,20 @@ interface ChildResult {
   maxRssMiB: number;
 }
 
-const root = path.resolve(__dirname, '..', '..');
 const args = process.argv.slice(2);
-const flag = (name: string, def: number): number => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const packets = flag('--packets', 1_000_000);
-const runs = flag('--runs', 5);
-const share = flag('--share', 0.3);
+const packets = numberFlag('--packets', 1_000_000);
+const runs = numberFlag('--runs', 5);
+const share = numberFlag('--share', 0.3);
 /** The budget the issue sets: QUIC parsing on costs at most 10% of throughput. */
 const MAX_SLOWDOWN = 0.1;
 
 function measure(file: string, config: string): ChildResult {
-  const child = path.join(__dirname, 'replay-child.js');
-  const r = spawnSync(process.execPath, [child, 'pipeline', file, config], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  const last = r.stderr.trim().split('\n').at(-1) ?? '';
-  if (r.status !== 0 || !last.startsWith('{')) throw new Error(`replay failed (exit ${r.status}): ${r.stderr.trim()}`);
-  return JSON.parse(last) as ChildResult;
+  return runChild<ChildResult>('replay-child.js', ['pipeline', file, config]);
 }
 
 /** Flows and QUIC-named flows in the capture, from one JSON replay (not timed). */
 function census(file: string): { flows: number; udp: number; quic: number; quicWithSni: number } {
-  const cli = path.join(root, 'dist', 'src', 'main.js');
+  const cli = path.join(PROJECT_ROOT, 'dist', 'src', 'main.js');
   const r = spawnSync(process.execPath, [cli, 'replay', file, '--json'], { encoding: 'utf8', maxBuffer: 2 * 1024 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`census replay failed: ${r.stderr}`);
   const c = { flows: 0, udp: 0, quic: 0, quicWithSni: 0 };
@@ -59,25 +50,9 @@ function census(file: string): { flows: number; udp: number; quic: number; quicW
   return c;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 async function main(): Promise<void> {
-  const dir = path.join(root, 'bench-out');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `gateway-quic${Math.round(share * 100)}-${packets}.pcap`);
-  const stamp = `${file}.json`;
-  let gen: { packets: number; bytes: number; seconds: number };
-  if (existsSync(file) && existsSync(stamp)) {
-    gen = JSON.parse(readFileSync(stamp, 'utf8')) as typeof gen;
-    process.stderr.write(`reusing ${path.relative(root, file)}\n`);
-  } else {
-    process.stderr.write(`generating ${path.relative(root, file)} ...\n`);
-    gen = await generateGatewayCapture(file, { packets, quicShare: share });
-    writeFileSync(stamp, JSON.stringify(gen));
-  }
+  const dir = BENCH_OUT;
+  const { file, gen } = await cachedCapture(`gateway-quic${Math.round(share * 100)}-${packets}.pcap`, { packets, quicShare: share });
   const on = path.join(dir, 'quic-on.yaml');
   const off = path.join(dir, 'quic-off.yaml');
   writeFileSync(on, 'flows:\n  quic: true\n');
@@ -107,7 +82,7 @@ async function main(): Promise<void> {
     `  cost of QUIC parsing: ${(100 * slowdown).toFixed(1)}% of throughput, ${((1e6 * (cpuOn - cpuOff)) / Math.max(1, c.quic)).toFixed(0)} us of CPU per QUIC flow (budget ${(100 * MAX_SLOWDOWN).toFixed(0)}%): ${slowdown <= MAX_SLOWDOWN ? 'within' : 'OVER'}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  if (!args.includes('--keep')) rmSync(file, { force: true }), rmSync(stamp, { force: true });
+  if (!args.includes('--keep')) rmSync(file, { force: true }), rmSync(`${file}.json`, { force: true });
   if (slowdown > MAX_SLOWDOWN) process.exitCode = 1;
 }
 

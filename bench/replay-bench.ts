@@ -4,10 +4,10 @@
  * next to the bare libpcap read loop. Options: --packets N, --runs N, --keep.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateGatewayCapture } from './gateway-capture';
+import { BENCH_OUT, cachedCapture, median, numberFlag, runChild } from './bench-support';
 
 interface ChildResult {
   mode: string;
@@ -16,47 +16,21 @@ interface ChildResult {
   maxRssMiB: number;
 }
 
-const root = path.resolve(__dirname, '..', '..');
 const args = process.argv.slice(2);
-const flag = (name: string, def: number): number => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const packets = flag('--packets', 1_000_000);
+const packets = numberFlag('--packets', 1_000_000);
 // `npm run bench -- --live [options]` is `npm run bench:live -- [options]` (bench/live-bench.ts).
 if (args.includes('--live')) {
   const live = spawnSync(process.execPath, [path.join(__dirname, 'live-bench.js'), ...args.filter((a) => a !== '--live')], { stdio: 'inherit' });
   process.exit(live.status ?? 1);
 }
-const runs = flag('--runs', 3);
+const runs = numberFlag('--runs', 3);
 
 function measure(mode: 'pipeline' | 'raw', file: string): ChildResult {
-  const child = path.join(__dirname, 'replay-child.js');
-  const r = spawnSync(process.execPath, [child, mode, file], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  const last = r.stderr.trim().split('\n').at(-1) ?? '';
-  if (r.status !== 0 || !last.startsWith('{')) throw new Error(`${mode} run failed (exit ${r.status}): ${r.stderr.trim()}`);
-  return JSON.parse(last) as ChildResult;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return runChild<ChildResult>('replay-child.js', [mode, file]);
 }
 
 async function main(): Promise<void> {
-  const dir = path.join(root, 'bench-out');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `gateway-${packets}.pcap`);
-  const stamp = `${file}.json`;
-  let gen: { packets: number; bytes: number; seconds: number };
-  if (existsSync(file) && existsSync(stamp)) {
-    gen = JSON.parse(readFileSync(stamp, 'utf8')) as typeof gen;
-    process.stderr.write(`reusing ${path.relative(root, file)} (${gen.packets} packets)\n`);
-  } else {
-    process.stderr.write(`generating ${path.relative(root, file)} ...\n`);
-    gen = await generateGatewayCapture(file, { packets });
-    writeFileSync(stamp, JSON.stringify(gen));
-  }
+  const { file, gen } = await cachedCapture(`gateway-${packets}.pcap`, { packets });
   const raw: ChildResult[] = [];
   const pipe: ChildResult[] = [];
   for (let i = 0; i < runs; i++) {
@@ -74,7 +48,7 @@ async function main(): Promise<void> {
     `  live capture (root, tcpreplay over a private veth pair, 10-minute soak): npm run bench:live (--quick for a short run)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  if (args.includes('--clean')) rmSync(dir, { recursive: true, force: true });
+  if (args.includes('--clean')) rmSync(BENCH_OUT, { recursive: true, force: true });
 }
 
 main().catch((err: Error) => {

@@ -11,13 +11,13 @@ import {
   type Check,
   checkDomainSuffix,
   checkIpAddress,
+  checkIsoDate,
   checkText,
   ConfigError,
   parseYamlText,
   problemsFromZod,
   readYamlFile,
   required,
-  showValue,
   validate,
   type YamlSource,
 } from '../config/schema';
@@ -49,11 +49,6 @@ export const ENCRYPTED_DNS_PORT = 853;
 export const DOQ_ALPN = 'doq';
 const HTTPS_PORT = 443;
 
-const checkAsOf: Check<string> = (value) =>
-  typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(value))
-    ? { ok: true, value }
-    : { ok: false, message: `${showValue(value)} is not a date (use YYYY-MM-DD)` };
-
 const checkSniPattern: Check<string> = (value) => {
   if (typeof value === 'string' && value.trim().startsWith('*.')) {
     const r = checkDomainSuffix(value.trim().slice(2));
@@ -64,7 +59,7 @@ const checkSniPattern: Check<string> = (value) => {
 
 const resolversSchema = z
   .object({
-    as_of: required(checkAsOf),
+    as_of: required(checkIsoDate),
     resolvers: z
       .array(
         z
