@@ -6,8 +6,7 @@
  * the receiver is healthy, under the idempotency key it was attempted with; the outbox drains.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AlertDatabase } from '../src/alerts/alert-database';
@@ -69,17 +68,12 @@ describe('geowarden run killed with SIGKILL mid-delivery', { skip: skip ?? false
   const daemons: RunningDaemon[] = [];
 
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'geowarden-alert-crash-'));
-    chmodSync(dir, 0o755);
-    lab.create();
-    await lab.startDns(path.join(dir, 'dnsmasq.pid'));
-    await lab.startPeers();
+    dir = await lab.setUp('geowarden-alert-crash-');
   });
 
   after(() => {
     for (const d of daemons) if (d.running) d.child.kill('SIGKILL');
-    lab.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    lab.tearDown();
   });
 
   it('delivers every alert after the restart, under the keys attempted before the kill, and the outbox drains', async (t) => {

@@ -5,8 +5,6 @@
  * reads the result where an admin would: /metrics, /api/v1/devices, /readyz, the exit code.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildFixtureGeo } from './support/fixture-geo';
@@ -21,16 +19,11 @@ describe('geowarden run, end to end', { skip: skip ?? false }, () => {
   let dir: string;
 
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'geowarden-e2e-'));
-    chmodSync(dir, 0o755);
-    lab.create();
-    await lab.startDns(path.join(dir, 'dnsmasq.pid'));
-    await lab.startPeers();
+    dir = await lab.setUp('geowarden-e2e-');
   });
 
   after(() => {
-    lab.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    lab.tearDown();
   });
 
   it('counts the denied-country bytes and the violation of the device that sent them', async (t) => {

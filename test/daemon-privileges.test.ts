@@ -4,8 +4,7 @@
  * packets keep arriving through the capture opened before the switch.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildFixtureGeo } from './support/fixture-geo';
@@ -27,15 +26,11 @@ describe('geowarden run: dropping root after the capture is open', { skip: skip 
   let dir: string;
 
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'geowarden-privdrop-'));
-    chmodSync(dir, 0o755);
-    lab.create();
-    await lab.startPeers();
+    dir = await lab.setUp('geowarden-privdrop-', { dns: false });
   });
 
   after(() => {
-    lab.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    lab.tearDown();
   });
 
   it('runs as nobody:nogroup with no capabilities, and still captures', async (t) => {

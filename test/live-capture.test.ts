@@ -5,9 +5,6 @@
  * namespace itself; traffic comes from the device namespace through real DNS and TCP.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ProbePlan, ProbeReport } from './support/live-capture-probe';
 import { DENIED_IP, GATEWAY_IP, NetnsLab, netnsSkipReason, nodeScript, OutputLines, SERVICE_PORT, waitFor } from './support/netns-lab';
@@ -20,19 +17,13 @@ const SETTLE_MS = 400;
 
 describe('LiveCaptureSource', { skip: skip ?? false }, () => {
   const lab = new NetnsLab();
-  let dir: string;
 
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'geowarden-live-'));
-    chmodSync(dir, 0o755);
-    lab.create();
-    await lab.startDns(path.join(dir, 'dnsmasq.pid'));
-    await lab.startPeers();
+    await lab.setUp('geowarden-live-');
   });
 
   after(() => {
-    lab.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    lab.tearDown();
   });
 
   /** One DNS query through the CNAME and one TCP exchange from the device. */

@@ -13,6 +13,8 @@
  * always call it.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -86,6 +88,7 @@ export class OutputLines {
 }
 
 export class NetnsLab {
+  private readonly workDirs: string[] = [];
   readonly dev = `gw-dev-${process.pid}`;
   readonly net = `gw-net-${process.pid}`;
   readonly devIf = `gwd${process.pid}`;
@@ -178,6 +181,26 @@ export class NetnsLab {
     const r = this.run(ns, process.execPath, ['-e', script, url], 10_000);
     if (r.status !== 0) return { status: 0, body: r.stderr };
     return JSON.parse(r.stdout) as { status: number; body: string };
+  }
+
+  /**
+   * What every lab test's `before` does: a work directory the daemon (possibly after dropping
+   * root) can read, the topology, the peers, and dnsmasq unless `dns` is false. Returns the directory.
+   */
+  async setUp(tmpPrefix: string, o: { dns?: boolean } = {}): Promise<string> {
+    const dir = mkdtempSync(path.join(tmpdir(), tmpPrefix));
+    chmodSync(dir, 0o755);
+    this.workDirs.push(dir);
+    this.create();
+    if (o.dns !== false) await this.startDns(path.join(dir, 'dnsmasq.pid'));
+    await this.startPeers();
+    return dir;
+  }
+
+  /** destroy(), then removes the work directories setUp() made. */
+  tearDown(): void {
+    this.destroy();
+    for (const dir of this.workDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
 
   /** Kills what the lab started (by pid), then anything else left in its namespaces, then deletes them. */
