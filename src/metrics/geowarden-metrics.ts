@@ -65,6 +65,18 @@ type Rows = ReadonlyArray<readonly [LabelSet, number]>;
 
 const END_REASONS: readonly FlowEndReason[] = ['fin', 'rst', 'idle-timeout', 'active-timeout', 'evicted', 'end-of-capture', 'shutdown'];
 const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+interface CounterChild {
+  inc(value?: number): void;
+}
+
+interface TrafficSeries {
+  bytesOut: CounterChild;
+  bytesIn: CounterChild;
+  packetsOut: CounterChild;
+  packetsIn: CounterChild;
+  flows: CounterChild;
+}
+
 /** dnsRcodeName's fallback for codes IANA has not named; a forged response could mint 4096 of them. */
 const UNNAMED_RCODE = /^RCODE\d+$/;
 
@@ -82,6 +94,7 @@ export class GeowardenMetrics {
   private readonly captureReadings: MonotonicReading[] = [];
 
   private readonly trafficBytes: Counter<string>;
+  private readonly trafficSeriesCache = new Map<string, TrafficSeries>();
   private readonly trafficPackets: Counter<string>;
   private readonly flows: Counter<string>;
   private readonly violations: Counter<string>;
@@ -167,16 +180,38 @@ export class GeowardenMetrics {
     }
   }
 
+  /**
+   * The five traffic series of one (country, verdict, group), resolved once: prom-client hashes a
+   * label object on every inc(), which was the largest cost of counting a finished flow. The key
+   * space is bounded (countries × verdicts × policy groups).
+   */
+  private trafficSeries(country: string, verdict: string, group: string): TrafficSeries {
+    const key = `${country}\u0000${verdict}\u0000${group}`;
+    let series = this.trafficSeriesCache.get(key);
+    if (!series) {
+      series = {
+        bytesOut: this.trafficBytes.labels({ direction: 'out', country, verdict, group }),
+        bytesIn: this.trafficBytes.labels({ direction: 'in', country, verdict, group }),
+        packetsOut: this.trafficPackets.labels({ direction: 'out', country, verdict, group }),
+        packetsIn: this.trafficPackets.labels({ direction: 'in', country, verdict, group }),
+        flows: this.flows.labels({ country, verdict, group }),
+      };
+      this.trafficSeriesCache.set(key, series);
+    }
+    return series;
+  }
+
   private countFlow({ flow, geo, verdict }: JudgedFlow): void {
     const local = flow.bothInternal || geo.special;
     const country = local ? 'local' : (geo.country ?? 'unknown');
     const v = verdict.verdict;
     const group = verdict.policy;
-    this.trafficBytes.inc({ direction: 'out', country, verdict: v, group }, flow.bytesOut);
-    this.trafficBytes.inc({ direction: 'in', country, verdict: v, group }, flow.bytesIn);
-    this.trafficPackets.inc({ direction: 'out', country, verdict: v, group }, flow.packetsOut);
-    this.trafficPackets.inc({ direction: 'in', country, verdict: v, group }, flow.packetsIn);
-    this.flows.inc({ country, verdict: v, group });
+    const series = this.trafficSeries(country, v, group);
+    series.bytesOut.inc(flow.bytesOut);
+    series.bytesIn.inc(flow.bytesIn);
+    series.packetsOut.inc(flow.packetsOut);
+    series.packetsIn.inc(flow.packetsIn);
+    series.flows.inc();
 
     const name = flow.device.hostname ?? flow.device.ip;
     const bytesDevice = this.deviceBytesGuard.admit(name) ? name : OTHER;
