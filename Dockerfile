@@ -15,15 +15,18 @@
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
-# Build: compile TypeScript, build the pcap binding against libpcap-dev, build geoip/asn.mmdb,
+# Build: compile TypeScript, build the pcap binding and the capture-file reader against
+# libpcap-dev, build geoip/asn.mmdb,
 # then drop the dev dependencies so node_modules can be copied as it is.
 FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpcap-dev python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Dependencies first, so a source change does not redo npm ci (and the native build).
-COPY package.json package-lock.json ./
+# Dependencies first, so a source change does not redo npm ci (and the native builds). npm ci
+# also builds the project's own capture-file reader (binding.gyp), so its source comes first too.
+COPY package.json package-lock.json binding.gyp ./
+COPY src/capture/native ./src/capture/native
 RUN npm ci --no-audit --no-fund
 # scripts/ and bench/ import test/support (scenario builders), so tsc needs test/ too.
 COPY tsconfig.json ./
@@ -67,6 +70,7 @@ WORKDIR /opt/geowarden
 # package.json: read for --version, and how the code finds its install root (geoip/, config/).
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/build/Release/capture_file_reader.node ./build/Release/
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/geoip ./geoip
 COPY --from=build /src/config ./config

@@ -93,7 +93,24 @@ function ensureNodeModules() {
   }
 }
 
+/**
+ * The project's own capture-file reader (binding.gyp) is built by npm ci's install step. A checkout
+ * that already had node_modules when the reader appeared or changed gets it rebuilt here.
+ */
+function ensureCaptureReader() {
+  const addon = path.join(root, 'build', 'Release', 'capture_file_reader.node');
+  const source = path.join(root, 'src', 'capture', 'native', 'capture-file-reader.c');
+  if (existsSync(addon) && statSync(addon).mtimeMs >= statSync(source).mtimeMs) return;
+  process.stderr.write('geowarden: building the capture file reader (node-gyp)\n');
+  try {
+    execFileSync('npm', ['run', '-s', 'install'], { cwd: root, stdio: 'inherit' });
+  } catch (err) {
+    fail(`the capture file reader did not build (${err.message.split('\n')[0]}): check that libpcap-dev, python3, make and g++ are installed, then run "npm rebuild"`);
+  }
+}
+
 const [major] = process.versions.node.split('.').map(Number);
 if (major < 20) fail(`Node.js ${process.versions.node} is too old: Geowarden needs Node.js 20 or newer`);
 ensurePackages();
 ensureNodeModules();
+ensureCaptureReader();

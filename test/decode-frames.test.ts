@@ -45,6 +45,7 @@ function decode(bytes: Buffer, linkType = ETH, opts: { captured?: number; wire?:
   const ok = d.decode(
     {
       buf: bytes,
+      offset: 0,
       capturedLength: opts.captured ?? bytes.length,
       wireLength: opts.wire ?? bytes.length,
       timestampUs: 1_700_000_000_000_000,
@@ -148,9 +149,9 @@ describe('FrameDecoder: Ethernet / IPv4 / TCP', () => {
     const d = new FrameDecoder();
     const p = newDecodedPacket();
     const tcpFrame = P.frame({ ip: tcp4({ payload: Buffer.from('x') }) });
-    assert.equal(d.decode({ buf: tcpFrame, capturedLength: tcpFrame.length, wireLength: tcpFrame.length, timestampUs: 1, linkType: ETH }, p), true);
+    assert.equal(d.decode({ buf: tcpFrame, offset: 0, capturedLength: tcpFrame.length, wireLength: tcpFrame.length, timestampUs: 1, linkType: ETH }, p), true);
     const arp = P.ethernet({ src: '02:00:00:00:00:02', dst: 'ff:ff:ff:ff:ff:ff', etherType: P.ETHERTYPE_ARP, payload: Buffer.alloc(28) });
-    assert.equal(d.decode({ buf: arp, capturedLength: arp.length, wireLength: arp.length, timestampUs: 2, linkType: ETH }, p), false);
+    assert.equal(d.decode({ buf: arp, offset: 0, capturedLength: arp.length, wireLength: arp.length, timestampUs: 2, linkType: ETH }, p), false);
     const fresh = newDecodedPacket();
     for (const k of Object.keys(fresh) as Array<keyof DecodedPacket>) {
       if (k === 'buf' || k === 'timestampUs' || k === 'wireLength' || k === 'capturedLength' || k === 'srcMac' || k === 'dstMac') continue;
@@ -577,7 +578,7 @@ describe('FrameDecoder: every truncation of valid frames', () => {
         s.bytes.copy(copy, 0, 0, n);
         copy.fill(0xa5, n); // garbage beyond capturedLength must never be read
         const before = totalErrors(d);
-        const ok = d.decode({ buf: copy, capturedLength: n, wireLength: s.bytes.length, timestampUs: 0, linkType: s.linkType }, p);
+        const ok = d.decode({ buf: copy, offset: 0, capturedLength: n, wireLength: s.bytes.length, timestampUs: 0, linkType: s.linkType }, p);
         const counted = totalErrors(d) - before;
         const headerComplete = n >= s.l4Start;
         assert.equal(ok, headerComplete, `${s.name} cut at ${n}`);
@@ -588,6 +589,34 @@ describe('FrameDecoder: every truncation of valid frames', () => {
         } else {
           assert.equal(p.ipVersion, 0);
         }
+      }
+    });
+
+    it(`${s.name}: a frame inside a batch decodes as it does alone, at every truncation`, () => {
+      // Capture files are read in batches: a frame starts at an offset and other frames' bytes
+      // follow it. Nothing may be read outside [offset, offset + capturedLength).
+      const alone = new FrameDecoder();
+      const batched = new FrameDecoder();
+      const a = newDecodedPacket();
+      const b = newDecodedPacket();
+      const at = 13;
+      const copy = Buffer.alloc(s.bytes.length);
+      const batch = Buffer.alloc(at + s.bytes.length + 64);
+      for (let n = 0; n <= s.bytes.length; n++) {
+        s.bytes.copy(copy, 0, 0, n);
+        copy.fill(0xa5, n);
+        batch.fill(0x5a);
+        s.bytes.copy(batch, at, 0, n);
+        const okAlone = alone.decode({ buf: copy, offset: 0, capturedLength: n, wireLength: s.bytes.length, timestampUs: 0, linkType: s.linkType }, a);
+        const okBatch = batched.decode({ buf: batch, offset: at, capturedLength: n, wireLength: s.bytes.length, timestampUs: 0, linkType: s.linkType }, b);
+        assert.equal(okBatch, okAlone, `${s.name} cut at ${n}`);
+        assert.deepEqual(batched.errors, alone.errors, `${s.name} cut at ${n}`);
+        if (!okAlone) continue;
+        assert.deepEqual(
+          [b.ipVersion, [...b.src], [...b.dst], b.protocol, b.srcPort, b.dstPort, b.srcMac, b.vlanId, b.ipLength, b.payloadOffset - at, b.payloadLength],
+          [a.ipVersion, [...a.src], [...a.dst], a.protocol, a.srcPort, a.dstPort, a.srcMac, a.vlanId, a.ipLength, a.payloadOffset, a.payloadLength],
+          `${s.name} cut at ${n}`,
+        );
       }
     });
   }

@@ -168,7 +168,7 @@ describe('fuzz: random mutations never throw', () => {
       const before = totalErrors(d);
       let ok = false;
       assert.doesNotThrow(() => {
-        ok = d.decode({ buf: bytes, capturedLength: captured, wireLength: wire, timestampUs: i, linkType }, p);
+        ok = d.decode({ buf: bytes, offset: 0, capturedLength: captured, wireLength: wire, timestampUs: i, linkType }, p);
       }, where);
       const counted = totalErrors(d) - before;
       if (ok) {

@@ -42,7 +42,7 @@ function harness(flows: Partial<FlowsConfig> = {}) {
   const pkt = newDecodedPacket();
   const feed = (ip: Buffer, tsUs: number, fromDevice = true): void => {
     const buf = frame({ ip, srcMac: fromDevice ? DEV_MAC : GW_MAC, dstMac: fromDevice ? GW_MAC : DEV_MAC });
-    assert.ok(decoder.decode({ buf, capturedLength: buf.length, wireLength: buf.length, timestampUs: tsUs, linkType: 1 }, pkt));
+    assert.ok(decoder.decode({ buf, offset: 0, capturedLength: buf.length, wireLength: buf.length, timestampUs: tsUs, linkType: 1 }, pkt));
     tracker.observe(pkt);
   };
   const seg = (src: string, dst: string, sp: number, dp: number, flags: string, payload = Buffer.alloc(0), seq = 1) =>

@@ -375,7 +375,7 @@ describe('Dockerfile', () => {
         assert.ok(!dockerIgnored(source), `COPY ${source}: excluded by .dockerignore`);
       }
     }
-    for (const generated of ['node_modules', 'dist', 'geoip/asn.mmdb', '.git']) assert.ok(dockerIgnored(generated), `${generated} is sent to the daemon`);
+    for (const generated of ['node_modules', 'dist', 'build', 'geoip/asn.mmdb', '.git']) assert.ok(dockerIgnored(generated), `${generated} is sent to the daemon`);
   });
 
   it('copies from the build stage only what it put or built there', () => {
@@ -384,6 +384,10 @@ describe('Dockerfile', () => {
     for (const c of build.filter((i) => i.keyword === 'COPY')) {
       for (const source of c.args.split(' ').slice(0, -1)) inBuild.add(source);
     }
+    // npm ci builds the capture-file reader when binding.gyp and its source are there.
+    if (inBuild.has('binding.gyp') && inBuild.has('src/capture/native')) inBuild.add('build/Release/capture_file_reader.node');
+    const runtimeCopies = of('COPY').filter((i) => i.args.startsWith('--from=')).map((i) => i.args.split(' ')[1]);
+    assert.ok(runtimeCopies.includes('/src/build/Release/capture_file_reader.node'), 'the runtime image needs the capture-file reader');
     for (const c of of('COPY').filter((i) => i.args.startsWith('--from='))) {
       const [from, source] = c.args.split(' ');
       assert.equal(from, '--from=build');

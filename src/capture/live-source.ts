@@ -77,7 +77,7 @@ class InterfaceCapture {
     options: LiveCaptureOptions,
     private readonly handler: FrameHandler,
   ) {
-    this.frame = { buf: Buffer.alloc(options.snaplen), capturedLength: 0, wireLength: 0, timestampUs: 0, linkType: -1 };
+    this.frame = { buf: Buffer.alloc(options.snaplen), offset: 0, capturedLength: 0, wireLength: 0, timestampUs: 0, linkType: -1 };
     this.session = new (pcapBinding().PcapSession)();
     const warn = (message: string): void => options.onWarning?.(name, message);
     const linkType = this.session.open_live(

@@ -19,6 +19,8 @@ export const enum LinkType {
 /** One captured frame. `buf` is only valid during the callback. */
 export interface CapturedFrame {
   buf: Buffer;
+  /** Where the frame starts in `buf`: a capture file is read in batches that hold many frames. */
+  offset: number;
   /** Bytes present in `buf` (may be less than wireLength when the snaplen truncated the frame). */
   capturedLength: number;
   /** Length of the frame on the wire. */

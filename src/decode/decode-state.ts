@@ -3,9 +3,11 @@
  * FrameDecoder and is overwritten per frame, so passing them costs no allocation.
  */
 export class DecodeState {
-  /** Bytes of the frame actually present in the buffer. */
+  /** Where the frame starts in the buffer (a capture file is read in batches of many frames). */
+  frameStart = 0;
+  /** End of the frame's bytes actually present in the buffer (frameStart + captured length). */
   capEnd = 0;
-  /** Length of the frame on the wire (never less than capEnd). */
+  /** Where the frame would end had it been captured whole (never before capEnd). */
   wireEnd = 0;
   /** Where the network-layer header starts. */
   netOffset = 0;

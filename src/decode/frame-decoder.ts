@@ -26,9 +26,11 @@ export class FrameDecoder {
    */
   decode(frame: CapturedFrame, out: DecodedPacket): boolean {
     const buf = frame.buf;
+    let start = frame.offset;
+    if (!(start >= 0 && start <= buf.length)) start = buf.length;
     // Never trust capturedLength beyond the buffer: reading past it would give undefined, not bytes.
     let cap = frame.capturedLength;
-    if (cap > buf.length) cap = buf.length;
+    if (cap > buf.length - start) cap = buf.length - start;
     if (!(cap > 0)) cap = 0;
     let wire = frame.wireLength;
     if (!(wire >= cap)) wire = cap;
@@ -65,9 +67,10 @@ export class FrameDecoder {
     out.payloadLength = 0;
 
     const s = this.state;
-    s.capEnd = cap;
-    s.wireEnd = wire;
-    s.netOffset = 0;
+    s.frameStart = start;
+    s.capEnd = start + cap;
+    s.wireEnd = start + wire;
+    s.netOffset = start;
     s.netVersion = 0;
     s.l4Offset = 0;
     s.ipEnd = 0;
@@ -83,7 +86,7 @@ export class FrameDecoder {
     let version = s.netVersion;
     if (version === 0) {
       // Raw IP: only the version nibble tells IPv4 from IPv6 (LINKTYPE_RAW).
-      version = s.netOffset < cap ? buf[s.netOffset] >> 4 : 0;
+      version = s.netOffset < s.capEnd ? buf[s.netOffset] >> 4 : 0;
       if (version !== 4 && version !== 6) {
         this.errors.byLayer.link++;
         return false;

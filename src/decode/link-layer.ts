@@ -44,11 +44,11 @@ export function decodeLink(linkType: number, buf: Buffer, out: DecodedPacket, s:
     case 101: // LINKTYPE_RAW
     case 12: // DLT_RAW on most BSDs and Linux, when a live source reports the DLT value itself
     case 14: // DLT_RAW on OpenBSD
-      return ipAt(s, 0, 0);
+      return ipAt(s, s.frameStart, 0);
     case 228: // LINKTYPE_IPV4
-      return ipAt(s, 0, 4);
+      return ipAt(s, s.frameStart, 4);
     case 229: // LINKTYPE_IPV6
-      return ipAt(s, 0, 6);
+      return ipAt(s, s.frameStart, 6);
     case 0: // LINKTYPE_NULL: 4-byte address family in the capturing host's byte order
       return decodeNull(buf, s, false);
     case 108: // LINKTYPE_LOOP: 4-byte address family in network byte order
@@ -67,13 +67,14 @@ function ipAt(s: DecodeState, offset: number, version: number): LinkOutcome {
 
 /** Ethernet II (IEEE 802.3 with an EtherType): dst MAC, src MAC, EtherType, then VLAN tags. */
 function decodeEthernet(buf: Buffer, out: DecodedPacket, s: DecodeState): LinkOutcome {
-  if (s.capEnd < 14) return 'ethernet';
-  out.dstMac = mac48(buf, 0);
-  out.srcMac = mac48(buf, 6);
-  const type = u16(buf, 12);
+  const b = s.frameStart;
+  if (s.capEnd - b < 14) return 'ethernet';
+  out.dstMac = mac48(buf, b);
+  out.srcMac = mac48(buf, b + 6);
+  const type = u16(buf, b + 12);
   // Values up to 1500 are an 802.3 length with an LLC header (STP, CDP, ...). IP over LLC/SNAP
   // (RFC 1042) is not seen on modern LANs, so those frames count as non-IP.
-  return decodeEtherType(buf, type, 14, out, s);
+  return decodeEtherType(buf, type, b + 14, out, s);
 }
 
 /**
@@ -101,10 +102,11 @@ function decodeEtherType(buf: Buffer, type: number, off: number, out: DecodedPac
  * link-layer address length, 8 bytes of address, protocol (an EtherType for most ARPHRD types).
  */
 function decodeSll(buf: Buffer, out: DecodedPacket, s: DecodeState): LinkOutcome {
-  if (s.capEnd < 16) return 'sll';
-  setSllSource(buf, out, u16(buf, 0), u16(buf, 2), u16(buf, 4), 6);
-  if (u16(buf, 2) === ARPHRD_NETLINK) return 'not-ip';
-  return decodeEtherType(buf, u16(buf, 14), 16, out, s);
+  const b = s.frameStart;
+  if (s.capEnd - b < 16) return 'sll';
+  setSllSource(buf, out, u16(buf, b), u16(buf, b + 2), u16(buf, b + 4), b + 6);
+  if (u16(buf, b + 2) === ARPHRD_NETLINK) return 'not-ip';
+  return decodeEtherType(buf, u16(buf, b + 14), b + 16, out, s);
 }
 
 /**
@@ -112,11 +114,12 @@ function decodeSll(buf: Buffer, out: DecodedPacket, s: DecodeState): LinkOutcome
  * interface index (u32), ARPHRD type, packet type (u8), address length (u8), 8 bytes of address.
  */
 function decodeSll2(buf: Buffer, out: DecodedPacket, s: DecodeState): LinkOutcome {
-  if (s.capEnd < 20) return 'sll';
-  const arphrd = u16(buf, 8);
-  setSllSource(buf, out, buf[10], arphrd, buf[11], 12);
+  const b = s.frameStart;
+  if (s.capEnd - b < 20) return 'sll';
+  const arphrd = u16(buf, b + 8);
+  setSllSource(buf, out, buf[b + 10], arphrd, buf[b + 11], b + 12);
   if (arphrd === ARPHRD_NETLINK) return 'not-ip';
-  return decodeEtherType(buf, u16(buf, 0), 20, out, s);
+  return decodeEtherType(buf, u16(buf, b), b + 20, out, s);
 }
 
 /**
@@ -131,15 +134,16 @@ function setSllSource(buf: Buffer, out: DecodedPacket, pktType: number, arphrd: 
 
 /** BSD loopback (LINKTYPE_NULL = 0, LINKTYPE_LOOP = 108): a 4-byte address family. */
 function decodeNull(buf: Buffer, s: DecodeState, bigEndianOnly: boolean): LinkOutcome {
-  if (s.capEnd < 4) return 'link';
-  const be = u32(buf, 0);
+  const b = s.frameStart;
+  if (s.capEnd - b < 4) return 'link';
+  const be = u32(buf, b);
   let af = be;
   if (!bigEndianOnly && af !== AF_INET && !isAfInet6(af)) {
     // LINKTYPE_NULL is in the byte order of the machine that captured, which the file does not
     // record; the values are small, so whichever order gives a known family is the right one.
-    af = ((buf[3] << 24) | (buf[2] << 16) | (buf[1] << 8) | buf[0]) >>> 0;
+    af = ((buf[b + 3] << 24) | (buf[b + 2] << 16) | (buf[b + 1] << 8) | buf[b]) >>> 0;
   }
-  if (af === AF_INET) return ipAt(s, 4, 4);
-  if (isAfInet6(af)) return ipAt(s, 4, 6);
+  if (af === AF_INET) return ipAt(s, b + 4, 4);
+  if (isAfInet6(af)) return ipAt(s, b + 4, 6);
   return 'not-ip';
 }

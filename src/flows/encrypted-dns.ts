@@ -121,12 +121,15 @@ export interface EncryptedDnsVerdict {
 /** What classification reads from a flow record. */
 export type EncryptedDnsInput = Pick<FlowRecord, 'protocolNumber' | 'remotePort' | 'remoteIp' | 'sni' | 'names' | 'alpn' | 'appProtocol'>;
 
+const SERVER_NAME_MEMO_SIZE = 4096;
+
 /** Decides whether a finished flow is encrypted DNS, and to which resolver. */
 export class EncryptedDnsClassifier {
   private readonly byAddress = new Map<string, EncryptedResolver>();
   private readonly byName = new Map<string, EncryptedResolver>();
   /** "*.example.net" entries, keyed by "example.net". */
   private readonly bySuffix = new Map<string, EncryptedResolver>();
+  private readonly serverNameMemo = new Map<string, EncryptedResolver | null>();
 
   constructor(list: EncryptedResolverList) {
     for (const r of list.resolvers) {
@@ -170,6 +173,17 @@ export class EncryptedDnsClassifier {
   }
 
   private byServerName(name: string): EncryptedResolver | null {
+    // Most HTTPS flows go to names seen before: remember the answer rather than walk the
+    // suffixes again. Bounded; cleared whole when full, the answers are cheap to recompute.
+    const known = this.serverNameMemo.get(name);
+    if (known !== undefined) return known;
+    const found = this.matchServerName(name);
+    if (this.serverNameMemo.size >= SERVER_NAME_MEMO_SIZE) this.serverNameMemo.clear();
+    this.serverNameMemo.set(name, found);
+    return found;
+  }
+
+  private matchServerName(name: string): EncryptedResolver | null {
     const lower = name.toLowerCase();
     const exact = this.byName.get(lower);
     if (exact) return exact;

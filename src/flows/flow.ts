@@ -29,6 +29,9 @@ export interface FlowAppState {
   quic: QuicHandshake | null;
 }
 
+/** Shared by flows without names; never mutated (names arrays are replaced, not appended to). */
+const NO_NAMES: string[] = [];
+
 /**
  * One bidirectional flow. Endpoint A is the initiator (SYN sender, else the first packet's source).
  * Addresses are kept as eight plain numbers, not arrays, so the lookup compares fields directly.
@@ -69,7 +72,7 @@ export class Flow {
   finFromB = false;
   endReason: FlowEndReason | null = null;
 
-  names: string[] = [];
+  names: string[] = NO_NAMES;
   sni: string | null = null;
   httpHost: string | null = null;
   /** 'quic' once a client Initial of this flow decrypted and authenticated (RFC 9001 §5.2). */
@@ -79,6 +82,32 @@ export class Flow {
   /** Payload packets still worth inspecting; 0 once the names are known or hope is lost. */
   inspectBudget = 0;
   app: FlowAppState | null = null;
+
+  /** Back to the state of `new Flow()`, for reuse once the flow has ended. Keep in step with the fields above. */
+  reset(): void {
+    this.hash = 0;
+    this.bucketNext = null;
+    this.lruPrev = null;
+    this.lruNext = null;
+    this.timeoutClass = TimeoutClass.Other;
+    this.a0 = this.a1 = this.a2 = this.a3 = 0;
+    this.b0 = this.b1 = this.b2 = this.b3 = 0;
+    this.aPort = this.bPort = this.protocol = 0;
+    this.deviceIsA = true;
+    this.bothInternal = false;
+    this.packetsAB = this.bytesAB = this.packetsBA = this.bytesBA = 0;
+    this.firstUs = this.lastUs = 0;
+    this.deviceMac = NO_MAC;
+    this.finFromA = this.finFromB = false;
+    this.endReason = null;
+    this.names = NO_NAMES;
+    this.sni = null;
+    this.httpHost = null;
+    this.appProtocol = null;
+    this.alpn = null;
+    this.inspectBudget = 0;
+    this.app = null;
+  }
 }
 
 /** One endpoint's address words (A when `sideA`), allocated: call once per flow event, not per packet. */
