@@ -144,6 +144,44 @@ resolvers:
     assert.equal(c.classify(input({ remotePort: 8443, remoteIp: '1.1.1.1' })), null);
     assert.equal(c.classify(input({ protocolNumber: 1, remotePort: null, remoteIp: '1.1.1.1' })), null);
   });
+
+  it('server names: exact entry first, then the longest listed suffix, case-insensitively, as a plain walk over the dots would', () => {
+    const list = parseEncryptedResolvers(
+      'nested.yaml',
+      `as_of: 2026-01-01
+resolvers:
+  - { name: outer.example, provider: A, sni: ["*.example.net"] }
+  - { name: inner.example, provider: B, sni: ["*.dns.example.net"] }
+  - { name: exact.example, provider: C, sni: [dns.example.net, x.dns.example.net] }
+`,
+    );
+    const nested = new EncryptedDnsClassifier(list);
+    const reference = (name: string): string | null => {
+      const lower = name.toLowerCase();
+      for (const r of list.resolvers) if (r.name === lower || r.sni.includes(lower)) return r.name;
+      for (let dot = lower.indexOf('.'); dot >= 0; dot = lower.indexOf('.', dot + 1)) {
+        const suffix = `*.${lower.slice(dot + 1)}`;
+        for (const r of list.resolvers) if (r.sni.includes(suffix)) return r.name;
+      }
+      return null;
+    };
+    const labels = ['x', 'dns', 'example', 'net', 'DNS', 'Example', 'org', 'a-b', ''];
+    let named = 0;
+    for (let n = 0; n < 4000; n++) {
+      // Deterministic mix of 1 to 5 labels, some empty (double dots), to cover odd names too.
+      const parts: string[] = [];
+      for (let k = 0, v = n; k <= n % 5; k++, v = Math.floor(v / labels.length)) parts.push(labels[(v + k) % labels.length]!);
+      const name = parts.join('.');
+      const got = nested.resolverOf({ remoteIp: '192.0.2.1', sni: name, names: [] })?.name ?? null;
+      assert.equal(got, reference(name), name);
+      if (got !== null) named++;
+    }
+    assert.ok(named > 40, `only ${named} names matched a resolver: the sample does not exercise matching`);
+    assert.equal(nested.resolverOf({ remoteIp: '192.0.2.1', sni: 'a.x.dns.example.net', names: [] })?.name, 'inner.example');
+    assert.equal(nested.resolverOf({ remoteIp: '192.0.2.1', sni: 'X.DNS.example.NET', names: [] })?.name, 'exact.example');
+    assert.equal(nested.resolverOf({ remoteIp: '192.0.2.1', sni: 'y.example.net', names: [] })?.name, 'outer.example');
+    assert.equal(nested.resolverOf({ remoteIp: '192.0.2.1', sni: 'example.net', names: [] }), null);
+  });
 });
 
 describe('unattributed', () => {

@@ -20,7 +20,10 @@ export interface CaptureFileBinding {
 /** An opaque native handle. */
 export type CaptureFileHandle = { readonly __captureFileHandle: unique symbol };
 
-/** Each record: u32 ts_sec, u32 ts_usec, u32 caplen, u32 wirelen (little-endian), then the frame, padded to 4 bytes. */
+/**
+ * Each record, 4-byte aligned: u32 ts_sec, u32 ts_usec, u32 caplen, u32 wirelen in host byte order
+ * (read through a Uint32Array), then the frame, padded to 4 bytes.
+ */
 export const BATCH_RECORD_HEADER = 16;
 
 const ADDON = path.join(__dirname, '..', '..', '..', 'build', 'Release', 'capture_file_reader.node');

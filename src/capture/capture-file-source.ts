@@ -49,7 +49,9 @@ export class CaptureFileSource implements PacketSource {
     // DLT_RAW is 12 on most systems and 14 on OpenBSD; the file format's LINKTYPE_RAW is 101.
     const linkType = opened[1] === 12 || opened[1] === 14 ? 101 : opened[1];
     this.linkTypeValue = linkType;
-    const batch = Buffer.allocUnsafe(BATCH_BYTES);
+    // Its own ArrayBuffer at offset 0, so the 4-byte-aligned record headers are Uint32Array slots.
+    const batch = Buffer.from(new ArrayBuffer(BATCH_BYTES));
+    const words = new Uint32Array(batch.buffer, 0, BATCH_BYTES >>> 2);
     const frame: CapturedFrame = { buf: batch, offset: 0, capturedLength: 0, wireLength: 0, timestampUs: 0, linkType };
     let readError: string | null = null;
     let handlerError: Error | null = null;
@@ -62,10 +64,11 @@ export class CaptureFileSource implements PacketSource {
         }
         let at = 0;
         while (at < used) {
-          const caplen = batch.readUInt32LE(at + 8);
-          frame.timestampUs = batch.readUInt32LE(at) * 1_000_000 + batch.readUInt32LE(at + 4);
+          const w = at >>> 2;
+          const caplen = words[w + 2]!;
+          frame.timestampUs = words[w]! * 1_000_000 + words[w + 1]!;
           frame.capturedLength = caplen;
-          frame.wireLength = batch.readUInt32LE(at + 12);
+          frame.wireLength = words[w + 3]!;
           frame.offset = at + BATCH_RECORD_HEADER;
           at += (BATCH_RECORD_HEADER + caplen + 3) & ~3;
           this.framesRead++;

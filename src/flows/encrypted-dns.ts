@@ -121,7 +121,18 @@ export interface EncryptedDnsVerdict {
 /** What classification reads from a flow record. */
 export type EncryptedDnsInput = Pick<FlowRecord, 'protocolNumber' | 'remotePort' | 'remoteIp' | 'sni' | 'names' | 'alpn' | 'appProtocol'>;
 
-const SERVER_NAME_MEMO_SIZE = 4096;
+const DOT = 0x2e;
+
+/** One step of a right-to-left string hash, ASCII case folded (names compare case-insensitively). */
+function foldChar(h: number, code: number): number {
+  return (Math.imul(h, 31) + (code >= 0x41 && code <= 0x5a ? code + 0x20 : code)) | 0;
+}
+
+function hashName(name: string): number {
+  let h = 0;
+  for (let i = name.length - 1; i >= 0; i--) h = foldChar(h, name.charCodeAt(i));
+  return h;
+}
 
 /** Decides whether a finished flow is encrypted DNS, and to which resolver. */
 export class EncryptedDnsClassifier {
@@ -129,7 +140,9 @@ export class EncryptedDnsClassifier {
   private readonly byName = new Map<string, EncryptedResolver>();
   /** "*.example.net" entries, keyed by "example.net". */
   private readonly bySuffix = new Map<string, EncryptedResolver>();
-  private readonly serverNameMemo = new Map<string, EncryptedResolver | null>();
+  private readonly nameHashes = new Set<number>();
+  private readonly suffixHashes = new Set<number>();
+  private readonly suffixCandidates = new Int32Array(128);
 
   constructor(list: EncryptedResolverList) {
     for (const r of list.resolvers) {
@@ -139,6 +152,8 @@ export class EncryptedDnsClassifier {
         else if (!this.byName.has(s)) this.byName.set(s, r);
       }
     }
+    for (const n of this.byName.keys()) this.nameHashes.add(hashName(n));
+    for (const n of this.bySuffix.keys()) this.suffixHashes.add(hashName(n));
   }
 
   classify(flow: EncryptedDnsInput): EncryptedDnsVerdict | null {
@@ -172,23 +187,27 @@ export class EncryptedDnsClassifier {
     return null;
   }
 
+  /**
+   * Every HTTPS flow's names pass through here and almost none is a resolver. One right-to-left
+   * pass hashes each dot-delimited suffix without building it; only a suffix whose hash is listed
+   * is cut out and looked up.
+   */
   private byServerName(name: string): EncryptedResolver | null {
-    // Most HTTPS flows go to names seen before: remember the answer rather than walk the
-    // suffixes again. Bounded; cleared whole when full, the answers are cheap to recompute.
-    const known = this.serverNameMemo.get(name);
-    if (known !== undefined) return known;
-    const found = this.matchServerName(name);
-    if (this.serverNameMemo.size >= SERVER_NAME_MEMO_SIZE) this.serverNameMemo.clear();
-    this.serverNameMemo.set(name, found);
-    return found;
-  }
-
-  private matchServerName(name: string): EncryptedResolver | null {
-    const lower = name.toLowerCase();
-    const exact = this.byName.get(lower);
-    if (exact) return exact;
-    for (let dot = lower.indexOf('.'); dot >= 0; dot = lower.indexOf('.', dot + 1)) {
-      const r = this.bySuffix.get(lower.slice(dot + 1));
+    // Exact name first, then the longest listed suffix: candidates are found right to left and
+    // tried from the last one found.
+    const candidates = this.suffixCandidates;
+    let found = 0;
+    let h = 0;
+    for (let i = name.length - 1; i >= 0; i--) {
+      h = foldChar(h, name.charCodeAt(i));
+      if (i > 0 && name.charCodeAt(i - 1) === DOT && this.suffixHashes.has(h) && found < candidates.length) candidates[found++] = i;
+    }
+    if (this.nameHashes.has(h)) {
+      const exact = this.byName.get(name.toLowerCase());
+      if (exact) return exact;
+    }
+    while (found > 0) {
+      const r = this.bySuffix.get(name.slice(candidates[--found]!).toLowerCase());
       if (r) return r;
     }
     return null;

@@ -4,7 +4,7 @@
  * the JavaScript boundary instead of a million callbacks (the `pcap` package's offline path calls
  * back into JavaScript per packet, which cost more than libpcap's own reading).
  *
- * Record layout in the batch buffer, little-endian, each record starting 4-byte aligned:
+ * Record layout in the batch buffer, in host byte order, each record starting 4-byte aligned:
  *   u32 ts_sec, u32 ts_usec, u32 caplen, u32 wirelen, caplen bytes of frame, zero to 3 bytes pad.
  *
  * JavaScript API (see capture-file-reader.ts for the typed side):
@@ -126,11 +126,9 @@ static napi_value open_file(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Host byte order: JavaScript reads the header through a Uint32Array, which uses it too. */
 static inline void put_u32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-  p[2] = (uint8_t)(v >> 16);
-  p[3] = (uint8_t)(v >> 24);
+  memcpy(p, &v, 4);
 }
 
 /* Appends one record if it fits; returns the new write position, or `at` when it does not fit. */
