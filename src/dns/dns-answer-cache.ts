@@ -59,7 +59,13 @@ export class DnsAnswerCache {
     let list = this.entries.get(key);
     if (list) {
       this.entries.delete(key);
-      const existing = list.find((a) => a.client === client);
+      let existing: ClientAnswer | null = null;
+      for (const a of list) {
+        if (a.client === client) {
+          existing = a;
+          break;
+        }
+      }
       if (existing) {
         existing.names = names;
         existing.expiresUs = expiresUs;
@@ -132,36 +138,38 @@ export function chainsFromAnswers(
   answers: readonly DnsAnswer[],
   hints: (answer: DnsAnswer) => readonly string[],
 ): Array<{ address: string; names: string[]; ttl: number }> {
-  const cnameTarget = new Map<string, string>();
-  for (const a of answers) {
-    if (a.type === 'CNAME') cnameTarget.set(normalizeName(a.name), normalizeName(a.data));
-  }
+  // The chain from the query name through the CNAMEs, followed once per message (most answers
+  // share it); a record's names are the chain up to its owner, or the owner alone when the
+  // chain does not reach it (a record outside the chain, or a CNAME loop).
+  let chain: string[] | null = null;
   const chainTo = (owner: string): string[] => {
-    if (qname) {
-      const chain = [normalizeName(qname)];
-      const seen = new Set(chain);
-      let cur = chain[0]!;
-      while (cur !== owner) {
-        const next = cnameTarget.get(cur);
-        if (!next || seen.has(next)) break; // a CNAME loop or a record outside the chain
-        chain.push(next);
-        seen.add(next);
-        cur = next;
-      }
-      if (cur === owner) return chain;
-    }
-    return [owner];
+    if (qname === null) return [owner];
+    chain ??= followCnames(normalizeName(qname), answers);
+    const at = chain.indexOf(owner);
+    return at >= 0 ? chain.slice(0, at + 1) : [owner];
   };
   const facts: Array<{ address: string; names: string[]; ttl: number }> = [];
   for (const a of answers) {
-    const owner = normalizeName(a.name);
     if (a.type === 'A' || a.type === 'AAAA') {
-      facts.push({ address: a.data, names: chainTo(owner), ttl: a.ttl });
+      facts.push({ address: a.data, names: chainTo(normalizeName(a.name)), ttl: a.ttl });
     } else if (a.type === 'HTTPS' || a.type === 'SVCB') {
+      const owner = normalizeName(a.name);
       for (const address of hints(a)) facts.push({ address, names: chainTo(owner), ttl: a.ttl });
     }
   }
   return facts;
+}
+
+/** `start`, then each CNAME target in turn; stops at a name without a CNAME or at a loop. */
+function followCnames(start: string, answers: readonly DnsAnswer[]): string[] {
+  let cnameTarget: Map<string, string> | null = null;
+  for (const a of answers) {
+    if (a.type === 'CNAME') (cnameTarget ??= new Map()).set(normalizeName(a.name), normalizeName(a.data));
+  }
+  const chain = [start];
+  if (cnameTarget === null) return chain;
+  for (let next = cnameTarget.get(start); next !== undefined && !chain.includes(next); next = cnameTarget.get(next)) chain.push(next);
+  return chain;
 }
 
 export function normalizeName(name: string): string {
