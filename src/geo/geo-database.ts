@@ -169,7 +169,16 @@ export class GeoDatabase {
    */
   fieldsForWords(w: Words, isV4: boolean, text: string): GeoFields | null {
     if (!isV4 && this.ipVersion === 4) return null;
-    const value = this.tree.find(w, isV4);
+    return this.fieldsForRecord(this.tree.find(w, isV4), isV4, text);
+  }
+
+  /** The search tree, for walking several databases' trees together (MmdbSearchTree.findV4InEach). */
+  get searchTree(): MmdbSearchTree {
+    return this.tree;
+  }
+
+  /** fieldsForWords() once the tree has been walked: `value` is the record the address led to. */
+  fieldsForRecord(value: number, isV4: boolean, text: string): GeoFields | null {
     if (value <= this.nodeCount) return null;
     const known = this.byRecord.get(value);
     if (known !== undefined) return known;

@@ -13,6 +13,7 @@ import { defaultAsnDbPath, defaultCountryDbPath } from './default-paths';
 import { GeoDatabase, GeoRole } from './geo-database';
 import { GeoOverrides } from './geo-overrides';
 import { CacheStats, LookupCache } from './lookup-cache';
+import { MmdbSearchTree } from './mmdb-search-tree';
 import type { GeoFields, GeoSchema } from './schema-detect';
 import type { GeoInfo, GeoLookup, GeoOverrideMatch, GeoSourceAnswer } from './types';
 
@@ -65,6 +66,22 @@ interface NamedSet {
   primary: boolean;
 }
 
+/**
+ * Answers, one-answer `sources` lists and results shared between addresses, kept before starting
+ * over: their keys are the databases' decoded records, which a database also stops sharing once
+ * its record cache starts over.
+ */
+const SHARED_KEPT = 20_000;
+
+/**
+ * Results by what the files said about an address, one level per key: each country set's record,
+ * then the record the ASN came from. Addresses outnumber distinct answers several times over.
+ */
+interface SharedResult {
+  next: Map<GeoFields | null, SharedResult> | null;
+  info: GeoInfo | null;
+}
+
 /** Reused by resolve() for dotted quads; never escapes it. */
 const SCRATCH = new Uint32Array(4);
 const SPECIAL_NETWORKS = CidrSet.parse([...NEVER_FOREIGN_NETWORKS]);
@@ -94,6 +111,35 @@ export class GeoResolver implements GeoLookup {
   private readonly primary: NamedSet;
   /** ASN lookups in order: the primary set's sources, the other sets', then the bundled fallback. */
   private readonly asnChain: GeoDatabase[];
+  /**
+   * Per asnChain entry, the index in countrySets of the set whose country file it is (an IPinfo
+   * Lite file serves as both), else -1: each file is read once per address.
+   */
+  private readonly asnFromCountry: number[];
+  /** What each country set's file said about the address being resolved; reused by resolve(). */
+  private readonly located: (GeoFields | null)[];
+  /**
+   * Trees walked together for an IPv4 address: every country file, then the first ASN source
+   * unless it is one of them (the rest of the chain is asked only when it has no answer).
+   */
+  private readonly v4Trees: MmdbSearchTree[];
+  /** The records those walks led to, in the same order; reused by resolve(). */
+  private readonly v4Records: number[];
+  /**
+   * Per country set, its answer for each record it has given. Thousands of addresses share a
+   * handful of records: sharing their answers (and, with one set, the `sources` list) keeps
+   * what the policy and the report read for every flow in the CPU cache.
+   */
+  private readonly answers: Map<GeoFields | null, GeoSourceAnswer>[];
+  /** With a single country set: the frozen `sources` list holding each of its answers. */
+  private readonly soleSources = new Map<GeoSourceAnswer, readonly GeoSourceAnswer[]>();
+  /**
+   * One frozen result per combination of records, shared by every address that leads to it
+   * (unless an override names the address): the result is read for every flow, and a few
+   * thousand shared ones stay in the CPU cache where one per address would not.
+   */
+  private shared: SharedResult = { next: null, info: null };
+  private sharedCount = 0;
   private readonly overrides: GeoOverrides;
   private readonly anycast: ReadonlyMap<number, string> | null;
 
@@ -110,6 +156,12 @@ export class GeoResolver implements GeoLookup {
     const ordered = [this.primary, ...sets.filter((s) => s !== this.primary)];
     this.asnChain = [...new Set(ordered.flatMap((s) => s.asnSources))];
     if (fallbackAsn) this.asnChain.push(fallbackAsn);
+    this.asnFromCountry = this.asnChain.map((db) => this.countrySets.findIndex((s) => s.country === db));
+    this.located = this.countrySets.map(() => null);
+    this.v4Trees = this.countrySets.map((s) => s.country!.searchTree);
+    if (this.asnChain.length > 0 && this.asnFromCountry[0]! < 0) this.v4Trees.push(this.asnChain[0]!.searchTree);
+    this.v4Records = this.v4Trees.map(() => 0);
+    this.answers = this.countrySets.map(() => new Map());
     this.overrides = overrides;
     this.anycast = anycast ? anycast.asns : null;
   }
@@ -168,18 +220,20 @@ export class GeoResolver implements GeoLookup {
 
   /** Results are frozen and shared between callers. Text that is not an address yields all-null. */
   lookup(ip: string): GeoInfo {
-    // IPv4 keys as numbers: hashing fresh address strings dominated the cache's cost.
-    const key = ip.indexOf(':') < 0 ? (parseV4(ip) ?? ip) : ip;
+    // IPv4 keys as numbers: hashing fresh address strings dominated the cache's cost. `| 0` keeps
+    // them Smis (V8 boxes values of 2^31 and above as heap numbers, slower to hash and compare).
+    const plainV4 = ip.indexOf(':') < 0 ? parseV4(ip) : null;
+    const key = plainV4 !== null ? plainV4 | 0 : ip;
     const cached = this.cache.get(key);
     if (cached) return cached;
-    const info = this.resolve(ip);
+    const info = this.resolve(ip, plainV4);
     this.cache.set(key, info);
     return info;
   }
 
-  private resolve(ip: string): GeoInfo {
-    // Dotted quads (most lookups) skip the general parser and keep their text for the reader.
-    const plainV4 = ip.indexOf(':') < 0 ? parseV4(ip) : null;
+  /** `plainV4`: the address when `ip` is a dotted quad, else null. */
+  private resolve(ip: string, plainV4: number | null): GeoInfo {
+    // Dotted quads (most lookups) skip the general parser.
     let words: Uint32Array | null;
     if (plainV4 !== null) {
       words = SCRATCH;
@@ -189,58 +243,108 @@ export class GeoResolver implements GeoLookup {
     }
     if (!words) return UNKNOWN;
     if (SPECIAL_NETWORKS.contains(words)) return SPECIAL;
-    const v4 = plainV4 !== null ? ip : isV4Mapped(words) ? formatV4(words[3]!) : null;
+    const isV4 = plainV4 !== null || isV4Mapped(words);
+    // The text the reference reader takes, for a record the fast path cannot decode.
+    const text = plainV4 === null && isV4 ? formatV4(words[3]!) : ip;
     let override: GeoOverrideMatch | null = this.overrides.size > 0 ? this.overrides.byAddress(words) : null;
 
-    // An IPinfo Lite file serves as country and ASN source: read each file once per address.
-    const read = new Map<GeoDatabase, GeoFields | null>();
-    const fieldsOf = (db: GeoDatabase): GeoFields | null => {
-      let f = read.get(db);
-      if (f === undefined) {
-        f = db.fields(v4, ip);
-        read.set(db, f);
-      }
-      return f;
-    };
-
-    const sources: GeoSourceAnswer[] = [];
+    if (isV4) MmdbSearchTree.findV4InEach(this.v4Trees, words[3]!, this.v4Records);
+    const n = this.countrySets.length;
     let primary: GeoFields | null = null;
-    for (const set of this.countrySets) {
-      const located = fieldsOf(set.country!);
+    for (let i = 0; i < n; i++) {
+      const set = this.countrySets[i]!;
+      const located = isV4 ? set.country!.fieldsForRecord(this.v4Records[i]!, true, text) : set.country!.fieldsForWords(words, false, text);
+      this.located[i] = located;
       if (set === this.primary) primary = located;
-      sources.push(
-        Object.freeze({
-          database: set.name,
-          country: located?.country ?? null,
-          registeredCountry: located?.registeredCountry ?? null,
-          buildEpoch: set.country!.buildEpoch,
-          primary: set === this.primary,
-        }),
-      );
     }
 
-    let asn: number | null = null;
-    let asOrg: string | null = null;
-    for (const db of this.asnChain) {
-      const routed = fieldsOf(db);
+    let asnFrom: GeoFields | null = null;
+    for (let i = 0; i < this.asnChain.length; i++) {
+      const shared = this.asnFromCountry[i]!;
+      const db = this.asnChain[i]!;
+      let routed: GeoFields | null | undefined;
+      if (shared >= 0) routed = this.located[shared];
+      else if (i === 0 && isV4) routed = db.fieldsForRecord(this.v4Records[n]!, true, text);
+      else routed = db.fieldsForWords(words, isV4, text);
       if (routed && routed.asn !== null) {
-        asn = routed.asn;
-        asOrg = routed.asOrg;
+        asnFrom = routed;
         break;
       }
     }
+
+    // Without an override for the address, the result follows from the records alone.
+    let node: SharedResult | null = null;
+    if (override === null) {
+      node = this.shared;
+      for (let i = 0; i <= n; i++) {
+        const key = i < n ? (this.located[i] ?? null) : asnFrom;
+        node.next ??= new Map();
+        let child = node.next.get(key);
+        if (child === undefined) {
+          child = { next: null, info: null };
+          node.next.set(key, child);
+        }
+        node = child;
+      }
+      if (node.info !== null) return node.info;
+    }
+
+    const answered: GeoSourceAnswer[] = [];
+    for (let i = 0; i < n; i++) answered.push(this.answerOf(i, this.located[i] ?? null));
+    const sources = n === 1 ? this.soleSourcesOf(answered[0]!) : Object.freeze(answered);
+    const asn = asnFrom?.asn ?? null;
+    const asOrg = asnFrom?.asOrg ?? null;
     if (override === null && this.overrides.hasAsns) override = this.overrides.byAsn(asn);
 
-    return Object.freeze({
+    const info: GeoInfo = Object.freeze({
       country: override?.country ?? primary?.country ?? null,
       registeredCountry: primary?.registeredCountry ?? null,
       asn,
       asOrg,
       special: false,
-      sources: Object.freeze(sources),
+      sources,
       override,
       anycast: asn !== null && this.anycast !== null && this.anycast.has(asn),
     });
+    if (node !== null) {
+      if (this.sharedCount >= SHARED_KEPT) {
+        this.shared = { next: null, info: null };
+        this.sharedCount = 0;
+      } else {
+        node.info = info;
+        this.sharedCount++;
+      }
+    }
+    return info;
+  }
+
+  /** Country set `i`'s answer from a record of its file: one frozen answer per record, whatever the address. */
+  private answerOf(i: number, located: GeoFields | null): GeoSourceAnswer {
+    const known = this.answers[i]!.get(located);
+    if (known !== undefined) return known;
+    const set = this.countrySets[i]!;
+    const answer: GeoSourceAnswer = Object.freeze({
+      database: set.name,
+      country: located?.country ?? null,
+      registeredCountry: located?.registeredCountry ?? null,
+      buildEpoch: set.country!.buildEpoch,
+      primary: set === this.primary,
+    });
+    if (this.answers[i]!.size >= SHARED_KEPT) {
+      this.answers[i]!.clear();
+      this.soleSources.clear();
+    }
+    this.answers[i]!.set(located, answer);
+    return answer;
+  }
+
+  private soleSourcesOf(answer: GeoSourceAnswer): readonly GeoSourceAnswer[] {
+    let sources = this.soleSources.get(answer);
+    if (sources === undefined) {
+      sources = Object.freeze([answer]);
+      this.soleSources.set(answer, sources);
+    }
+    return sources;
   }
 
   cacheStats(): CacheStats {

@@ -29,6 +29,28 @@ export class MmdbSearchTree {
     return node;
   }
 
+  /**
+   * findV4 in several trees at once, one level of each per step: the walks do not depend on each
+   * other, so the CPU overlaps their cache misses (a walk is mostly waiting on them) instead of
+   * taking them one walk after the other. `out[i]` gets what `trees[i].findV4(v4)` returns.
+   */
+  static findV4InEach(trees: readonly MmdbSearchTree[], v4: number, out: number[]): void {
+    for (let t = 0; t < trees.length; t++) out[t] = trees[t]!.ipv4Start;
+    for (let bit = 31; bit >= 0; bit--) {
+      const right = (v4 >>> bit) & 1;
+      let walking = false;
+      for (let t = 0; t < trees.length; t++) {
+        const tree = trees[t]!;
+        const node = out[t]!;
+        if (node >= tree.nodeCount) continue;
+        const next = tree.record(node, right);
+        out[t] = next;
+        if (next < tree.nodeCount) walking = true;
+      }
+      if (!walking) return;
+    }
+  }
+
   /** The same for any address in word form (IPv6, or IPv4-mapped taken as IPv4). */
   find(w: Words, isV4: boolean): number {
     if (isV4) return this.findV4(w[3]!);

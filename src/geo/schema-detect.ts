@@ -53,11 +53,26 @@ function text(value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
 
+/** Interned country codes; bounded by what callers pass (two letters from records, config entries). */
+const COUNTRY_CODES = new Map<string, string>();
+
+/**
+ * One string object per code, whichever record or config entry it came from: sinks and the policy
+ * look countries up in maps for every flow, and a key that is the very same object compares
+ * without reading either string.
+ */
+export function internCountryCode(code: string): string {
+  const known = COUNTRY_CODES.get(code);
+  if (known !== undefined) return known;
+  COUNTRY_CODES.set(code, code);
+  return code;
+}
+
 /** ISO 3166-1 alpha-2, upper case; "ZZ" is DB-IP's "unknown", so it is reported as unknown. */
 export function normalizeCountry(value: unknown): string | null {
   if (typeof value !== 'string' || !/^[A-Za-z]{2}$/.test(value)) return null;
   const code = value.toUpperCase();
-  return code === 'ZZ' ? null : code;
+  return code === 'ZZ' ? null : internCountryCode(code);
 }
 
 function isoCode(value: unknown): string | null {

@@ -6,8 +6,10 @@ import type { GeoSourceAnswer } from './types';
 
 /** True when at least two databases placed the address in different countries. */
 export function answersDisagree(sources: readonly GeoSourceAnswer[] | undefined): boolean {
+  // Asked twice per flow (policy, report), nearly always about a single database's answer.
+  if (sources === undefined || sources.length < 2) return false;
   let first: string | null = null;
-  for (const s of sources ?? []) {
+  for (const s of sources) {
     if (s.country === null) continue;
     if (first === null) first = s.country;
     else if (s.country !== first) return true;

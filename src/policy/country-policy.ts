@@ -5,6 +5,7 @@
  */
 import type { AnycastPolicy, CountryRules, DeviceGroupPolicy, ExceptionsConfig, GeoDecisionRule, PolicyConfig } from '../config/types';
 import type { DeviceRef, FlowRecord } from '../flows/types';
+import { internCountryCode } from '../geo/schema-detect';
 import { answersDisagree, describeAnswers } from '../geo/source-answers';
 import type { GeoInfo, GeoSourceAnswer } from '../geo/types';
 import { CidrSet, parseAddress, parseMac, type Words } from '../net/address';
@@ -38,6 +39,11 @@ class ExceptionSet {
 
   get hasCidrs(): boolean {
     return this.cidrs.size > 0;
+  }
+
+  /** Matches nothing (the default): left out of a policy's list. */
+  get isEmpty(): boolean {
+    return this.domains.size === 0 && this.asns.size === 0 && this.cidrs.size === 0;
   }
 
   /** The reason of the first matching exception (domain, then ASN, then CIDR), or null. */
@@ -91,14 +97,19 @@ function stripPort(host: string): string {
   return colon > 0 && host.indexOf(':') === colon ? host.slice(0, colon) : host;
 }
 
+/** Whether a policy objects to a country, and the reason either way. */
+interface Rule {
+  readonly objects: boolean;
+  readonly reason: string;
+}
+
 /** One policy (a device group or the default) ready to judge. */
 interface CompiledPolicy {
   name: string;
-  mode: 'deny' | 'allow';
-  /** Country code → reason when the country is in the list, e.g. `deny_countries: GB via FIVE_EYES (policy "iot")`. */
-  listed: Map<string, string>;
-  /** Reason when the country is not in the list. */
-  unlisted: string;
+  /** Country code → the rule for it when the country is in the list, e.g. `deny_countries: GB via FIVE_EYES (policy "iot")`. */
+  listed: Map<string, Rule>;
+  /** The rule for a country not in the list. */
+  unlisted: Rule;
   /** Exceptions to try in order: the group's own, then the global ones. */
   exceptions: ExceptionSet[];
   /** Whether any of those exceptions has CIDRs, so the remote address is parsed only then. */
@@ -122,11 +133,13 @@ function compileRules(
   const key = mode === 'deny' ? 'deny_countries' : 'allow_countries';
   const entries = (rules.denyCountries ?? rules.allowCountries ?? []).map((e) => e.trim().toUpperCase());
   const suffix = ` (policy "${name}")`;
-  const listed = new Map<string, string>();
+  // Both rules (listed, unlisted) are built here once, so judging a flow allocates none.
+  const objects = mode === 'deny';
+  const listed = new Map<string, Rule>();
   // Codes named directly win over the same code reached through a group, whatever the order:
   // "DE" tells the admin more than "DE via EU" when both are listed.
   for (const entry of entries) {
-    if (isCountryCode(entry)) listed.set(entry, `${key}: ${entry}${suffix}`);
+    if (isCountryCode(entry)) listed.set(internCountryCode(entry), Object.freeze({ objects, reason: `${key}: ${entry}${suffix}` }));
   }
   for (const entry of entries) {
     if (isCountryCode(entry)) continue;
@@ -135,11 +148,13 @@ function compileRules(
       throw new Error(`policy "${name}": ${key} entry "${entry}" is neither a country code nor a jurisdiction group`);
     }
     for (const code of members) {
-      if (!listed.has(code)) listed.set(code, `${key}: ${code} via ${entry}${suffix}`);
+      if (!listed.has(code)) listed.set(internCountryCode(code), Object.freeze({ objects, reason: `${key}: ${code} via ${entry}${suffix}` }));
     }
   }
+  const unlisted: Rule = Object.freeze({ objects: !objects, reason: `not in ${key}${suffix}` });
   const exceptionsNeedRemote = exceptions.some((e) => e.hasCidrs);
-  return { name, mode, listed, unlisted: `not in ${key}${suffix}`, exceptions, exceptionsNeedRemote };
+  // Sections without entries cannot match: judge() need not ask them for every flow.
+  return { name, listed, unlisted, exceptions: exceptions.filter((e) => !e.isEmpty), exceptionsNeedRemote };
 }
 
 function compileMatcher(group: DeviceGroupPolicy, policy: CompiledPolicy): GroupMatcher {
@@ -157,10 +172,25 @@ function compileMatcher(group: DeviceGroupPolicy, policy: CompiledPolicy): Group
 }
 
 /** Whether the rules of `policy` object to `country`, and the reason either way. */
-function ruleFor(policy: CompiledPolicy, country: string): { objects: boolean; reason: string } {
-  const listed = policy.listed.get(country.toUpperCase());
-  if (policy.mode === 'deny') return listed !== undefined ? { objects: true, reason: listed } : { objects: false, reason: policy.unlisted };
-  return listed !== undefined ? { objects: false, reason: listed } : { objects: true, reason: policy.unlisted };
+function ruleFor(policy: CompiledPolicy, country: string): Rule {
+  // Databases give upper-case codes: only other spellings pay for toUpperCase().
+  const upper = isUpperCode(country) ? country : country.toUpperCase();
+  return policy.listed.get(upper) ?? policy.unlisted;
+}
+
+/** Two letters A-Z: already what toUpperCase() would return. */
+function isUpperCode(country: string): boolean {
+  if (country.length !== 2) return false;
+  const a = country.charCodeAt(0);
+  const b = country.charCodeAt(1);
+  return a >= 65 && a <= 90 && b >= 65 && b <= 90;
+}
+
+/** The answer that is `GeoInfo.country`, if the GeoInfo lists answers. */
+function primarySource(sources: readonly GeoSourceAnswer[] | undefined): GeoSourceAnswer | null {
+  if (sources === undefined) return null;
+  for (let i = 0; i < sources.length; i++) if (sources[i]!.primary) return sources[i]!;
+  return null;
 }
 
 /** How `judge` combines several databases' answers; see GeoDecisionRule. */
@@ -235,12 +265,13 @@ export class CountryPolicy implements FlowJudge {
     const sources = geo.sources;
     if (sources !== undefined && sources.length > 1 && this.decision !== 'primary') return this.judgeAnswers(policy, geo, sources);
 
-    const primary = sources?.find((s) => s.primary);
-    const decidedBy = primary ? { decidedBy: [primary.database] } : {};
     if (geo.country === null) return { verdict: this.unknownCountry, reason: 'country unknown', policy: policy.name };
     const rule = ruleFor(policy, geo.country);
-    const disagree = answersDisagree(sources) ? `; databases disagree (primary decides): ${describeAnswers(sources!)}` : '';
-    return { verdict: rule.objects ? 'violation' : 'allowed', reason: rule.reason + disagree, policy: policy.name, ...decidedBy };
+    const reason = answersDisagree(sources) ? `${rule.reason}; databases disagree (primary decides): ${describeAnswers(sources!)}` : rule.reason;
+    const verdict = rule.objects ? 'violation' : 'allowed';
+    const primary = primarySource(sources);
+    if (primary === null) return { verdict, reason, policy: policy.name };
+    return { verdict, reason, policy: policy.name, decidedBy: [primary.database] };
   }
 
   /**

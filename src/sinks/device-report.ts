@@ -1,4 +1,5 @@
-import { describeAnswers } from '../geo/source-answers';
+import type { DeviceRef } from '../flows/types';
+import { answersDisagree, describeAnswers } from '../geo/source-answers';
 import type { JudgedFlow, VerdictKind } from '../policy/types';
 import { describeGeoEvidence } from './geo-evidence';
 import { countBlindSpots, describeEncryptedDns, newBlindSpots, type DeviceBlindSpots } from './blind-spots';
@@ -73,35 +74,18 @@ interface Disagreement {
  * how many bytes each way, and the violations first.
  */
 export class DeviceReportSink implements PipelineSink {
-  private readonly devices = new Map<string, DeviceSummary>();
+  /** In the order first seen, which the report keeps among equals. */
+  private readonly devices: DeviceSummary[] = [];
+  /** Named devices by MAC, then hostname. */
+  private readonly namedDevices = new Map<string, Map<string, DeviceSummary>>();
+  /** Unnamed devices by address. */
+  private readonly devicesByIp = new Map<string, DeviceSummary>();
   private readonly disagreements = new Map<string, Disagreement>();
   private disagreeingFlows = 0;
   private summary: PipelineSummary | null = null;
 
   onFlow({ flow, geo, verdict }: JudgedFlow): void {
-    // One entry per device, not per address: a named MAC with IPv4 and IPv6 addresses is one
-    // device. Unnamed MACs stay per IP, since a downstream router puts many hosts behind one MAC.
-    const key = flow.device.hostname && flow.device.mac ? `${flow.device.mac}|${flow.device.hostname}` : flow.device.ip;
-    let d = this.devices.get(key);
-    if (!d) {
-      d = {
-        ip: flow.device.ip,
-        otherIps: new Set(),
-        mac: null,
-        hostname: null,
-        group: null,
-        bytesOut: 0,
-        bytesIn: 0,
-        flows: 0,
-        verdicts: { violation: 0, allowed: 0, local: 0, unknown: 0, anycast: 0 },
-        countries: new Map(),
-        names: new Set(),
-        violations: new Map(),
-        violationsDropped: 0,
-        blind: newBlindSpots(),
-      };
-      this.devices.set(key, d);
-    }
+    const d = this.deviceOf(flow.device);
     if (flow.device.ip !== d.ip) d.otherIps.add(flow.device.ip);
     d.mac = flow.device.mac ?? d.mac;
     d.hostname = flow.device.hostname ?? d.hostname;
@@ -112,18 +96,24 @@ export class DeviceReportSink implements PipelineSink {
     d.verdicts[verdict.verdict]++;
     countBlindSpots(d.blind, flow);
     const where = verdict.verdict === 'local' ? LOCAL : verdict.verdict === 'anycast' ? ANYCAST : (geo.country ?? UNKNOWN);
-    const c = d.countries.get(where) ?? { bytesOut: 0, bytesIn: 0, flows: 0 };
+    let c = d.countries.get(where);
+    if (c === undefined) {
+      c = { bytesOut: 0, bytesIn: 0, flows: 0 };
+      d.countries.set(where, c);
+    }
     c.bytesOut += flow.bytesOut;
     c.bytesIn += flow.bytesIn;
     c.flows++;
-    d.countries.set(where, c);
     if (d.names.size < MAX_NAMES_PER_DEVICE) {
       for (const n of flow.names) d.names.add(n);
       if (flow.sni) d.names.add(flow.sni);
       if (flow.httpHost) d.names.add(flow.httpHost);
     }
+    // Most flows are neither violations nor disputed: they need no remote text.
+    const disputed = answersDisagree(geo.sources);
+    if (!disputed && verdict.verdict !== 'violation') return;
     const remote = flow.remotePort === null ? `${flow.remoteIp} ${flow.proto}` : `${flow.remoteIp}:${flow.remotePort}/${flow.proto}`;
-    this.noteDisagreement(remote, d, { flow, geo, verdict });
+    if (disputed) this.noteDisagreement(remote, d, { flow, geo, verdict });
     if (verdict.verdict !== 'violation') return;
     let v = d.violations.get(remote);
     if (!v) {
@@ -159,10 +149,53 @@ export class DeviceReportSink implements PipelineSink {
     this.summary = summary;
   }
 
+  /**
+   * One entry per device, not per address: a named MAC with IPv4 and IPv6 addresses is one
+   * device. Unnamed MACs stay per IP, since a downstream router puts many hosts behind one MAC.
+   * Found through MAC then hostname, or the address, so no key text is built per flow.
+   */
+  private deviceOf(device: DeviceRef): DeviceSummary {
+    const named = device.hostname && device.mac ? device.hostname : null;
+    let byName: Map<string, DeviceSummary> | undefined;
+    if (named !== null) {
+      byName = this.namedDevices.get(device.mac!);
+      const known = byName?.get(named);
+      if (known !== undefined) return known;
+    } else {
+      const known = this.devicesByIp.get(device.ip);
+      if (known !== undefined) return known;
+    }
+    const d: DeviceSummary = {
+      ip: device.ip,
+      otherIps: new Set(),
+      mac: null,
+      hostname: null,
+      group: null,
+      bytesOut: 0,
+      bytesIn: 0,
+      flows: 0,
+      verdicts: { violation: 0, allowed: 0, local: 0, unknown: 0, anycast: 0 },
+      countries: new Map(),
+      names: new Set(),
+      violations: new Map(),
+      violationsDropped: 0,
+      blind: newBlindSpots(),
+    };
+    if (named !== null) {
+      if (byName === undefined) {
+        byName = new Map();
+        this.namedDevices.set(device.mac!, byName);
+      }
+      byName.set(named, d);
+    } else {
+      this.devicesByIp.set(device.ip, d);
+    }
+    this.devices.push(d);
+    return d;
+  }
+
   /** Remotes on which the databases disagree, once per remote and device, for the list at the end. */
   private noteDisagreement(remote: string, d: DeviceSummary, { geo, verdict }: JudgedFlow): void {
-    const answered = (geo.sources ?? []).filter((s) => s.country !== null);
-    if (new Set(answered.map((s) => s.country)).size < 2) return;
     this.disagreeingFlows++;
     const key = `${remote}|${d.ip}`;
     const known = this.disagreements.get(key);
@@ -174,7 +207,7 @@ export class DeviceReportSink implements PipelineSink {
     this.disagreements.set(key, {
       remote,
       device: d.hostname ?? d.ip,
-      answers: describeAnswers(answered),
+      answers: describeAnswers((geo.sources ?? []).filter((s) => s.country !== null)),
       verdict: verdict.verdict,
       decidedBy: geo.override ? `override ${geo.override.match}` : (verdict.decidedBy ?? []).join(', '),
       flows: 1,
@@ -203,9 +236,9 @@ export class DeviceReportSink implements PipelineSink {
           ? `${utc(s.firstTimestampUs)} to ${utc(s.lastTimestampUs)} UTC, `
           : '';
       lines.push(`  ${span}${s.packets.toLocaleString('en-US')} packets, ${bytes(s.bytes)}`);
-      const devicesWithViolations = [...this.devices.values()].filter((d) => d.verdicts.violation > 0).length;
+      const devicesWithViolations = this.devices.filter((d) => d.verdicts.violation > 0).length;
       lines.push(
-        `  ${this.devices.size} devices, ${s.flows.toLocaleString('en-US')} flows, ` +
+        `  ${this.devices.length} devices, ${s.flows.toLocaleString('en-US')} flows, ` +
           `${s.violations} violating flows on ${devicesWithViolations} device${devicesWithViolations === 1 ? '' : 's'}`,
       );
       const errs = Object.entries(s.decodeErrors.byLayer).filter(([, n]) => n > 0);
@@ -215,7 +248,7 @@ export class DeviceReportSink implements PipelineSink {
         lines.push(`  skipped malformed: ${parts.join(', ')}`);
       }
     }
-    const ordered = [...this.devices.values()].sort(
+    const ordered = [...this.devices].sort(
       (a, b) =>
         violationBytes(b) - violationBytes(a) || b.verdicts.violation - a.verdicts.violation || b.bytesOut + b.bytesIn - (a.bytesOut + a.bytesIn),
     );

@@ -19,19 +19,31 @@ export interface GeoSourceJson {
   decided: boolean;
 }
 
+/** Build times seen, formatted: every JSON flow record carries one per database. */
+const BUILT_AT = new Map<number, string>();
+/** Databases get replaced (the updater), so the memo is bounded. */
+const BUILT_AT_MAX = 64;
+
 export function builtAt(buildEpoch: number): string {
-  return new Date(buildEpoch * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  let text = BUILT_AT.get(buildEpoch);
+  if (text === undefined) {
+    text = new Date(buildEpoch * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (BUILT_AT.size >= BUILT_AT_MAX) BUILT_AT.clear();
+    BUILT_AT.set(buildEpoch, text);
+  }
+  return text;
 }
 
 export function geoSourcesJson(geo: GeoInfo, verdict: Verdict): GeoSourceJson[] {
-  const decided = new Set(verdict.decidedBy ?? []);
+  // decidedBy names one database, or a few: a scan is cheaper than building a Set per flow.
+  const decided = verdict.decidedBy ?? [];
   return (geo.sources ?? []).map((s) => ({
     database: s.database,
     country: s.country,
     registered_country: s.registeredCountry,
     built: builtAt(s.buildEpoch),
     primary: s.primary,
-    decided: decided.has(s.database),
+    decided: decided.includes(s.database),
   }));
 }
 
