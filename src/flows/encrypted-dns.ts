@@ -143,6 +143,8 @@ export class EncryptedDnsClassifier {
   private readonly nameHashes = new Set<number>();
   private readonly suffixHashes = new Set<number>();
   private readonly suffixCandidates = new Int32Array(128);
+  /** Keyed weakly, so lists dropped by the DNS cache go with their entries. */
+  private readonly namesMemo = new WeakMap<string[], EncryptedResolver | null>();
 
   constructor(list: EncryptedResolverList) {
     for (const r of list.resolvers) {
@@ -180,11 +182,23 @@ export class EncryptedDnsClassifier {
       const r = this.byServerName(flow.sni);
       if (r) return r;
     }
-    for (const n of flow.names) {
-      const r = this.byServerName(n);
-      if (r) return r;
+    return flow.names.length === 0 ? null : this.byNames(flow.names);
+  }
+
+  /**
+   * A flow's names list is the DNS cache's own array, shared by every flow to that address since
+   * the answer (names lists are replaced, never changed in place): match each list once.
+   */
+  private byNames(names: string[]): EncryptedResolver | null {
+    const known = this.namesMemo.get(names);
+    if (known !== undefined) return known;
+    let found: EncryptedResolver | null = null;
+    for (const n of names) {
+      found = this.byServerName(n);
+      if (found) break;
     }
-    return null;
+    this.namesMemo.set(names, found);
+    return found;
   }
 
   /**
