@@ -4,15 +4,18 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
 import { DECODE_LAYERS, newDecodeErrorCounts } from '../src/decode/types';
 import type { FlowEndReason, FlowRecord } from '../src/flows/types';
+import { GeoResolver } from '../src/geo/geo-resolver';
 import type { GeoInfo } from '../src/geo/types';
 import { GeowardenMetrics, type PipelineStatsView } from '../src/metrics/geowarden-metrics';
 import { METRIC_NAMES, METRICS, metricsMarkdownTable } from '../src/metrics/metric-docs';
 import type { JudgedFlow, Verdict } from '../src/policy/types';
+import { buildDisagreeingGeo, DBIP_BUILD_EPOCH, GEOLITE2_BUILD_EPOCH, IPINFO_BUILD_EPOCH } from './support/disagreeing-geo';
 
 const CN: GeoInfo = { country: 'CN', registeredCountry: 'CN', asn: 64510, asOrg: 'Example Telemetry Co', special: false };
 const DE: GeoInfo = { country: 'DE', registeredCountry: 'DE', asn: 64500, asOrg: 'Example Cloud GmbH', special: false };
@@ -260,13 +263,13 @@ describe('metrics binders', () => {
     const geo = {
       cacheStats: () => ({ hits, misses: 12 }),
       databases: () => [
-        { role: 'country' as const, databaseType: 'GeoLite2-Country', schema: 'geoip2' as const, buildEpoch: 1_700_000_000 },
-        { role: 'asn' as const, databaseType: 'GeoLite2-ASN', schema: 'geolite2-asn' as const, buildEpoch: 1_700_100_000 },
+        { name: 'GeoLite2-Country', role: 'country' as const, databaseType: 'GeoLite2-Country', schema: 'geoip2' as const, buildEpoch: 1_700_000_000 },
+        { name: 'GeoLite2-Country', role: 'asn' as const, databaseType: 'GeoLite2-ASN', schema: 'geolite2-asn' as const, buildEpoch: 1_700_100_000 },
       ],
     };
     metrics.bindGeo(geo);
-    assert.equal(await value(registry, 'geowarden_geoip_database_info', { role: 'country', type: 'GeoLite2-Country', schema: 'geoip2' }), 1);
-    assert.equal(await value(registry, 'geowarden_geoip_database_build_timestamp_seconds', { role: 'asn' }), 1_700_100_000);
+    assert.equal(await value(registry, 'geowarden_geoip_database_info', { database: 'GeoLite2-Country', role: 'country', type: 'GeoLite2-Country', schema: 'geoip2' }), 1);
+    assert.equal(await value(registry, 'geowarden_geoip_database_build_timestamp_seconds', { database: 'GeoLite2-Country', role: 'asn' }), 1_700_100_000);
     assert.equal(await value(registry, 'geowarden_geoip_lookups_total', { result: 'cache_hit' }), 30);
     assert.equal(await value(registry, 'geowarden_geoip_lookups_total', { result: 'cache_miss' }), 12);
     // The updater swaps in a new resolver with fresh counters: the series continue.
@@ -274,6 +277,57 @@ describe('metrics binders', () => {
     metrics.bindGeo({ ...geo, cacheStats: () => ({ hits: 1, misses: 2 }) });
     assert.equal(await value(registry, 'geowarden_geoip_lookups_total', { result: 'cache_hit' }), 31);
     assert.equal(await value(registry, 'geowarden_geoip_lookups_total', { result: 'cache_miss' }), 14);
+  });
+
+  it('gives each of several GeoIP databases its own series (geoip.databases: name, role, type, build time)', async () => {
+    const { registry, metrics } = fresh();
+    const databases = [
+      { name: 'dbip', role: 'country' as const, databaseType: 'DBIP-Country-Lite', schema: 'geoip2' as const, buildEpoch: 1_700_000_000 },
+      { name: 'geolite2', role: 'country' as const, databaseType: 'GeoLite2-Country', schema: 'geoip2' as const, buildEpoch: 1_710_000_000 },
+      { name: 'geolite2', role: 'asn' as const, databaseType: 'GeoLite2-ASN', schema: 'geolite2-asn' as const, buildEpoch: 1_710_000_500 },
+      { name: 'ipinfo', role: 'country' as const, databaseType: 'ipinfo lite.mmdb', schema: 'ipinfo-lite' as const, buildEpoch: 1_720_000_000 },
+    ];
+    metrics.bindGeo({ cacheStats: () => ({ hits: 0, misses: 0 }), databases: () => databases });
+    const info = await samples(registry, 'geowarden_geoip_database_info');
+    assert.deepEqual(
+      info.map((x) => [x.labels.database, x.labels.role, x.labels.type, x.labels.schema, x.value]),
+      databases.map((d) => [d.name, d.role, d.databaseType, d.schema, 1]),
+    );
+    const build = await samples(registry, 'geowarden_geoip_database_build_timestamp_seconds');
+    assert.deepEqual(
+      build.map((x) => [x.labels.database, x.labels.role, x.value]),
+      databases.map((d) => [d.name, d.role, d.buildEpoch]),
+    );
+    // Two country databases of the same layout are still two series.
+    assert.equal(await value(registry, 'geowarden_geoip_database_build_timestamp_seconds', { database: 'dbip', role: 'country' }), 1_700_000_000);
+    assert.equal(await value(registry, 'geowarden_geoip_database_build_timestamp_seconds', { database: 'geolite2', role: 'country' }), 1_710_000_000);
+  });
+
+  it('a GeoResolver with three named databases (geoip.databases) gives one info and one build series per file', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'geowarden-metrics-geo-'));
+    try {
+      const dbs = buildDisagreeingGeo(path.join(dir, 'geo'));
+      const geo = GeoResolver.open({
+        countryDbPath: null,
+        asnDbPath: null,
+        cacheSize: 10,
+        databases: [
+          { name: 'dbip', countryDbPath: dbs.dbip.country, asnDbPath: dbs.dbip.asn },
+          { name: 'geolite2', countryDbPath: dbs.geolite2.country, asnDbPath: dbs.geolite2.asn },
+          { name: 'ipinfo', countryDbPath: dbs.ipinfo.country, asnDbPath: null },
+        ],
+      });
+      const { registry, metrics } = fresh();
+      metrics.bindGeo(geo);
+      const build = await samples(registry, 'geowarden_geoip_database_build_timestamp_seconds', { role: 'country' });
+      assert.deepEqual(Object.fromEntries(build.map((x) => [x.labels.database, x.value])), { dbip: DBIP_BUILD_EPOCH, geolite2: GEOLITE2_BUILD_EPOCH, ipinfo: IPINFO_BUILD_EPOCH });
+      const info = await samples(registry, 'geowarden_geoip_database_info');
+      assert.equal(info.length, geo.databases().length);
+      assert.equal(new Set(info.map((x) => `${x.labels.database}/${x.labels.role}`)).size, info.length, 'one series per file');
+      assert.deepEqual(info.filter((x) => x.labels.role === 'country').map((x) => x.labels.database), ['dbip', 'geolite2', 'ipinfo']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('records GeoIP update outcomes', async () => {

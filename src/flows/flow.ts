@@ -75,7 +75,7 @@ export class Flow {
   names: string[] = NO_NAMES;
   sni: string | null = null;
   httpHost: string | null = null;
-  /** 'quic' once a client Initial of this flow decrypted and authenticated (RFC 9001 §5.2). */
+  /** 'quic' once a client Initial of this flow decrypted to a ClientHello (RFC 9001 §5.2 keys). */
   appProtocol: AppProtocol | null = null;
   /** Protocols offered by ALPN in the flow's QUIC ClientHello (RFC 7301), client order. */
   alpn: string[] | null = null;

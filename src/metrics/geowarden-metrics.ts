@@ -57,7 +57,7 @@ export interface PipelineStatsView {
 /** What the binders read from the geo stage: a GeoResolver is one. */
 export interface GeoStatsView {
   cacheStats(): Pick<CacheStats, 'hits' | 'misses'>;
-  databases(): Array<Pick<GeoDatabaseInfo, 'role' | 'databaseType' | 'schema' | 'buildEpoch'>>;
+  databases(): Array<Pick<GeoDatabaseInfo, 'name' | 'role' | 'databaseType' | 'schema' | 'buildEpoch'>>;
 }
 
 type LabelSet = Record<string, string>;
@@ -295,10 +295,14 @@ export class GeowardenMetrics {
   }
 
   private registerGeoCollectors(): void {
+    // One series per opened file: with several country databases (geoip.databases), their name
+    // tells them apart; a set's country and ASN files share the name and differ by role.
     this.collectedGauge('geoipDatabaseInfo', () =>
-      this.geo ? this.geo.databases().map((d) => [{ role: d.role, type: d.databaseType, schema: d.schema }, 1] as const) : null,
+      this.geo ? this.geo.databases().map((d) => [{ database: d.name, role: d.role, type: d.databaseType, schema: d.schema }, 1] as const) : null,
     );
-    this.collectedGauge('geoipDatabaseBuild', () => (this.geo ? this.geo.databases().map((d) => [{ role: d.role }, d.buildEpoch] as const) : null));
+    this.collectedGauge('geoipDatabaseBuild', () =>
+      this.geo ? this.geo.databases().map((d) => [{ database: d.name, role: d.role }, d.buildEpoch] as const) : null,
+    );
     this.geoReadings.push(
       this.collectedCounter('geoipLookups', () => {
         const s = this.geo?.cacheStats();

@@ -177,14 +177,14 @@ export const METRICS = {
   geoipDatabaseInfo: {
     name: 'geowarden_geoip_database_info',
     type: 'gauge',
-    labels: ['role', 'type', 'schema'],
-    help: 'Always 1 per open GeoIP database: role (country or asn), MMDB database_type and the record layout detected.',
+    labels: ['database', 'role', 'type', 'schema'],
+    help: 'Always 1 per open GeoIP database file: database (its geoip.databases name, or the country file\'s name without .mmdb), role (country or asn), MMDB database_type and the record layout detected.',
   },
   geoipDatabaseBuild: {
     name: 'geowarden_geoip_database_build_timestamp_seconds',
     type: 'gauge',
-    labels: ['role'],
-    help: 'Build time of the open GeoIP database (MMDB build_epoch), Unix seconds; time() minus this is its age.',
+    labels: ['database', 'role'],
+    help: 'Build time of each open GeoIP database file (MMDB build_epoch), Unix seconds, by database and role as in geowarden_geoip_database_info; time() minus this is its age.',
   },
   geoipDisagreements: {
     name: 'geowarden_geoip_disagreements_total',
