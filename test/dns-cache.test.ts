@@ -107,4 +107,20 @@ describe('DeviceTable', () => {
     assert.equal(t.stats().devices, 50);
     assert.equal(t.stats().evictions, 950);
   });
+
+  it('evicts the device seen least recently, as a Map re-inserted on every touch would', () => {
+    const t = new DeviceTable({ maxDevices: 20, inventory: [] });
+    const reference = new Map<string, true>();
+    let seed = 7;
+    for (let i = 0; i < 5000; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      const ip = `10.1.0.${seed % 37}`;
+      t.touch(ip, -1, i);
+      reference.delete(ip);
+      if (reference.size >= 20) reference.delete(reference.keys().next().value!);
+      reference.set(ip, true);
+      if (i % 97 === 0) assert.deepEqual(t.all().map((d) => d.ip), [...reference.keys()], `after touch ${i}`);
+    }
+    assert.deepEqual(t.all().map((d) => d.ip), [...reference.keys()]);
+  });
 });

@@ -35,6 +35,13 @@ export interface DeviceTableOptions {
   inventory: readonly InventoryEntry[];
 }
 
+/** A device and its place in the recency list. */
+interface DeviceSlot {
+  readonly rec: DeviceRecord;
+  older: DeviceSlot | null;
+  newer: DeviceSlot | null;
+}
+
 interface InventoryName {
   name: string;
   group: string | null;
@@ -46,7 +53,11 @@ interface InventoryName {
  * seen least recently is evicted first (Map insertion order, refreshed on every touch).
  */
 export class DeviceTable {
-  private readonly devices = new Map<string, DeviceRecord>();
+  private readonly devices = new Map<string, DeviceSlot>();
+  /** Seen least recently: the next to evict. */
+  private oldest: DeviceSlot | null = null;
+  /** Seen most recently. */
+  private newest: DeviceSlot | null = null;
   private readonly dhcpHostnameByMac = new Map<number, string>();
   private readonly dhcpMacByIp = new Map<string, number>();
   private readonly inventoryByMac = new Map<number, InventoryName>();
@@ -77,26 +88,33 @@ export class DeviceTable {
     if (obs.ip && obs.ip !== '0.0.0.0') {
       setBounded(this.dhcpMacByIp, obs.ip, obs.clientMac, this.maxDevices);
       const known = this.devices.get(obs.ip);
-      if (known) this.describeInto(known, obs.clientMac);
+      if (known) this.describeInto(known.rec, obs.clientMac);
     }
   }
 
   /** Records activity of the device at `ip` (seen sending from `mac`) and returns how to name it. */
   touch(ip: string, mac: number, timestampUs: number): DeviceRecord {
-    let rec = this.devices.get(ip);
-    if (rec) {
-      this.devices.delete(ip);
-    } else {
-      if (this.devices.size >= this.maxDevices) {
-        const oldest = this.devices.keys().next();
-        if (!oldest.done) {
-          this.devices.delete(oldest.value);
-          this.evictions++;
-        }
+    // Recency lives in a list through the slots: re-inserting into the Map on every flow (delete
+    // + set) makes V8 rebuild the table over and over, about a microsecond each time.
+    let slot = this.devices.get(ip);
+    if (slot) {
+      if (slot !== this.newest) {
+        this.unlink(slot);
+        this.append(slot);
       }
-      rec = { ip, macNumber: NO_MAC, namedAt: -1, mac: null, hostname: null, group: null, firstSeenUs: timestampUs, lastSeenUs: timestampUs, flows: 0 };
+    } else {
+      if (this.devices.size >= this.maxDevices && this.oldest) {
+        const gone = this.oldest;
+        this.unlink(gone);
+        this.devices.delete(gone.rec.ip);
+        this.evictions++;
+      }
+      const rec = { ip, macNumber: NO_MAC, namedAt: -1, mac: null, hostname: null, group: null, firstSeenUs: timestampUs, lastSeenUs: timestampUs, flows: 0 };
+      slot = { rec, older: null, newer: null };
+      this.append(slot);
+      this.devices.set(ip, slot);
     }
-    this.devices.set(ip, rec);
+    const rec = slot.rec;
     if (timestampUs > rec.lastSeenUs) rec.lastSeenUs = timestampUs;
     rec.flows++;
     // Called once per finished flow: resolve names only when something they depend on changed.
@@ -109,11 +127,30 @@ export class DeviceTable {
   }
 
   all(): DeviceRecord[] {
-    return [...this.devices.values()];
+    const out: DeviceRecord[] = [];
+    for (let slot = this.oldest; slot !== null; slot = slot.newer) out.push(slot.rec);
+    return out;
   }
 
   stats(): DeviceTableStats {
     return { devices: this.devices.size, evictions: this.evictions, dhcpNames: this.dhcpHostnameByMac.size };
+  }
+
+  private append(slot: DeviceSlot): void {
+    slot.older = this.newest;
+    slot.newer = null;
+    if (this.newest) this.newest.newer = slot;
+    else this.oldest = slot;
+    this.newest = slot;
+  }
+
+  private unlink(slot: DeviceSlot): void {
+    if (slot.older) slot.older.newer = slot.newer;
+    else this.oldest = slot.newer;
+    if (slot.newer) slot.newer.older = slot.older;
+    else this.newest = slot.older;
+    slot.older = null;
+    slot.newer = null;
   }
 
   private describeInto(rec: DeviceRecord, seenMac: number): void {
