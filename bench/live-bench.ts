@@ -29,11 +29,12 @@
  *   --quiet-wait N        before each step wait up to N s (default 30) for other processes to
  *                         use < 30 % of a core (shared machines); their CPU is reported either way
  *   --daemon-node-args S  node options for the daemon, e.g. "--max-old-space-size=256"
+ *   --daemon-stdout FILE  keep the daemon's stdout in FILE.steps / FILE.soak (e.g. with --trace-gc)
  *   --no-steps            soak only                                --cpu-prof (profiles in bench-out/profiles)
  *   --packets N           which generated capture to use (default 1,000,000)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -98,6 +99,11 @@ const options = {
     return i >= 0 ? (args[i + 1] ?? 'nano') : 'nano';
   })(),
   quietWaitSeconds: numberFlag('--quiet-wait', 30),
+  /** Where the daemon's stdout goes (with ".steps"/".soak" appended), e.g. for --trace-gc output. */
+  daemonStdout: (() => {
+    const i = args.indexOf('--daemon-stdout');
+    return i >= 0 ? (args[i + 1] ?? null) : null;
+  })(),
 };
 if (options.rates.some((r) => Number.isNaN(r) || r <= 0)) usage('--rates takes packet rates like 50000,100k,200k,max');
 
@@ -129,18 +135,34 @@ function cpuSeconds(pid: number): number | null {
 }
 
 /**
- * VmRSS, VmHWM and RssAnon in MiB. The capture ring (capture.buffer_size) is mapped from the
- * packet socket and counts in RssFile from the start, like the node binary and the MMDB files;
- * RssAnon is the heap and everything else the process allocated.
+ * VmRSS, VmHWM, RssAnon and RssFile in MiB, and the capture ring. The ring (capture.buffer_size
+ * per interface) is mapped from the packet socket; the kernel maps all of its pages at once, so
+ * it counts in RssFile (shared, "socket:[...]" in smaps) from the start and never changes. The
+ * rest of RssFile is the node binary and libraries; RssAnon is the V8 heap and native memory.
  */
-function memory(pid: number): { rss: number; hwm: number; anon: number } {
+function memory(pid: number): { rss: number; hwm: number; anon: number; file: number; ring: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
-    return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024, anon: kib('RssAnon') / 1024 };
+    return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024, anon: kib('RssAnon') / 1024, file: kib('RssFile') / 1024, ring: ringMiB(pid) };
   } catch {
-    return { rss: NaN, hwm: NaN, anon: NaN };
+    return { rss: NaN, hwm: NaN, anon: NaN, file: NaN, ring: NaN };
   }
+}
+
+/** Resident MiB of the process's shared mappings of sockets: the libpcap TPACKET ring(s). */
+function ringMiB(pid: number): number {
+  let kib = 0;
+  let inRing = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header) {
+      inRing = header[1]!.endsWith('s') && header[2]!.startsWith('socket:');
+      continue;
+    }
+    if (inRing && line.startsWith('Rss:')) kib += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return kib / 1024;
 }
 
 /** Whole-machine CPU from /proc/stat: busy and softirq jiffies, and the total. */
@@ -170,6 +192,8 @@ interface Counters {
   flows: number;
   dnsEntries: number;
   devices: number;
+  /** Remote addresses in the GeoIP cache (geoip.cache_size, 100,000 by default): the slowest table to fill. */
+  geoCache: number;
   /** prom-client's process metrics: V8 heap in use and allocated, memory outside the heap (MiB). */
   heapUsed: number;
   heapTotal: number;
@@ -185,6 +209,7 @@ function counters(text: string): Counters {
     flows: metricSum(text, 'geowarden_flow_table_entries'),
     dnsEntries: metricSum(text, 'geowarden_dns_cache_entries'),
     devices: metricSum(text, 'geowarden_devices'),
+    geoCache: metricSum(text, 'geowarden_geoip_cache_entries'),
     heapUsed: metricSum(text, 'nodejs_heap_size_used_bytes') / 2 ** 20,
     heapTotal: metricSum(text, 'nodejs_heap_size_total_bytes') / 2 ** 20,
     external: metricSum(text, 'nodejs_external_memory_bytes') / 2 ** 20,
@@ -350,7 +375,8 @@ async function startDaemon(lab: Lab, workDir: string, label: string): Promise<Ru
   const child = lab.spawn(lab.rx, process.execPath, [...nodeArgs, CLI, 'run', '--config', config, '--interface', lab.rxIf]);
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
-  child.stdout!.resume();
+  if (options.daemonStdout) child.stdout!.pipe(createWriteStream(`${options.daemonStdout}.${label}`));
+  else child.stdout!.resume();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 20_000;
   while (!stderr.some((l) => l.includes('"msg":"started"'))) {
@@ -528,6 +554,8 @@ interface SoakSample extends Counters {
   rss: number;
   hwm: number;
   anon: number;
+  file: number;
+  ring: number;
   cpu: number;
 }
 
@@ -558,7 +586,7 @@ async function soak(lab: Lab, workDir: string, file: string): Promise<{ samples:
       const s: SoakSample = { t, ...mem, ...c, cpu };
       samples.push(s);
       process.stderr.write(
-        `  soak t=${s.t.toFixed(0).padStart(4)} s  RSS ${s.rss.toFixed(0)} MiB  heap ${s.heapUsed.toFixed(0)}/${s.heapTotal.toFixed(0)} MiB  flows ${s.flows}  dns ${s.dnsEntries}  devices ${s.devices}  dropped ${s.dropped}/${s.received}\n`,
+        `  soak t=${s.t.toFixed(0).padStart(4)} s  RSS ${s.rss.toFixed(0)} MiB (ring ${s.ring.toFixed(0)}, anon ${s.anon.toFixed(0)})  heap ${s.heapUsed.toFixed(0)}/${s.heapTotal.toFixed(0)} MiB  flows ${s.flows}  dns ${s.dnsEntries}  geoip ${s.geoCache}  devices ${s.devices}  dropped ${s.dropped}/${s.received}\n`,
       );
     };
     await sampleNow();
@@ -646,6 +674,155 @@ function slope(samples: SoakSample[], key: 'rss' | 'anon' | 'heapUsed' = 'rss'):
     den += (s.t - mt) ** 2;
   }
   return (60 * num) / den;
+}
+
+/** Length of the windows the soak verdict compares, s. */
+const WINDOW_S = 100;
+
+interface SoakWindow {
+  t0: number;
+  t1: number;
+  samples: number;
+  rssMax: number;
+  rssMin: number;
+  anonMax: number;
+  heapTotalMax: number;
+  heapUsedMax: number;
+  flows: number;
+  dns: number;
+  geo: number;
+  devices: number;
+}
+
+interface Plateau {
+  /** First sample with the flow table, DNS cache and GeoIP cache at 95 % of their level in the second half. */
+  tFull: number | null;
+  windows: SoakWindow[];
+  /** Highest window maximum minus the first window's, MiB. */
+  growth: number;
+  tolerance: number;
+  /** Least-squares RSS slope after tFull, MiB/min, and what it adds up to over that span, MiB. */
+  trend: number;
+  projected: number;
+  verdict: 'FLAT' | 'GROWING' | 'UNDECIDED';
+  reason: string;
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor(sorted.length / 2)]! : NaN;
+}
+
+/**
+ * Did the RSS stop growing once the tables were full? The tables are full when the flow table,
+ * the DNS cache and the GeoIP cache reach their steady level (flows end as fast as new ones
+ * start; the caches are at their size or hold every address the traffic uses); from then on
+ * the samples are cut into 100 s windows and each window's highest RSS is compared with the
+ * first's. A bounded heap oscillates (garbage builds up, a major GC frees it), so maxima, not
+ * single samples, are what must not rise. Flat: no window's maximum above the first's by more
+ * than the tolerance (2 %, at least 8 MiB), and the least-squares trend over the same span not
+ * adding up to more than that either.
+ */
+function plateau(samples: SoakSample[]): Plateau {
+  const end = samples.at(-1)?.t ?? 0;
+  const secondHalf = samples.filter((x) => x.t >= end / 2);
+  const flowsRef = median(secondHalf.map((x) => x.flows));
+  const dnsRef = median(secondHalf.map((x) => x.dnsEntries));
+  const geoRef = median(secondHalf.map((x) => x.geoCache));
+  const tFull = samples.find((x) => x.flows >= 0.95 * flowsRef && x.dnsEntries >= 0.95 * dnsRef && x.geoCache >= 0.95 * geoRef)?.t ?? null;
+  const windows: SoakWindow[] = [];
+  const after = tFull === null ? [] : samples.filter((x) => x.t >= tFull);
+  if (tFull !== null) {
+    for (let t0 = tFull; t0 < end; t0 += WINDOW_S) {
+      const w = after.filter((x) => x.t >= t0 && x.t < t0 + WINDOW_S);
+      // A last window needs half the length to count.
+      if (w.length === 0 || (t0 + WINDOW_S > end + 1 && w.length < WINDOW_S / 20)) continue;
+      const max = (key: keyof SoakSample): number => Math.max(...w.map((x) => x[key] as number));
+      windows.push({
+        t0,
+        t1: Math.min(t0 + WINDOW_S, w.at(-1)!.t),
+        samples: w.length,
+        rssMax: max('rss'),
+        rssMin: Math.min(...w.map((x) => x.rss)),
+        anonMax: max('anon'),
+        heapTotalMax: max('heapTotal'),
+        heapUsedMax: max('heapUsed'),
+        flows: median(w.map((x) => x.flows)),
+        dns: median(w.map((x) => x.dnsEntries)),
+        geo: median(w.map((x) => x.geoCache)),
+        devices: w.at(-1)!.devices,
+      });
+    }
+  }
+  const first = windows[0];
+  const growth = windows.length > 1 ? Math.max(...windows.slice(1).map((w) => w.rssMax)) - first!.rssMax : NaN;
+  const tolerance = first ? Math.max(8, 0.02 * first.rssMax) : NaN;
+  const trend = slope(after);
+  const projected = after.length > 1 ? (trend * (after.at(-1)!.t - after[0]!.t)) / 60 : NaN;
+  let verdict: Plateau['verdict'];
+  let reason: string;
+  if (tFull === null || windows.length < 2) {
+    verdict = 'UNDECIDED';
+    reason = `only ${fmt(tFull === null ? 0 : end - tFull)} s after the tables were full; it takes at least ${2 * WINDOW_S} s (two windows)`;
+  } else if (windows.at(-1)!.flows > first!.flows * 1.05 || windows.at(-1)!.dns > first!.dns * 1.05 || windows.at(-1)!.geo > first!.geo * 1.05) {
+    verdict = 'UNDECIDED';
+    reason = 'the tables were still filling';
+  } else if (growth <= tolerance && projected <= tolerance) {
+    verdict = 'FLAT';
+    reason = `no 100 s window peaked more than ${fmt(tolerance)} MiB above the first (largest difference ${signed(growth)} MiB), trend ${signed(trend, 2)} MiB/min (${signed(projected)} MiB over ${fmt(after.at(-1)!.t - tFull)} s)`;
+  } else {
+    verdict = 'GROWING';
+    reason = `a later 100 s window peaked ${signed(growth)} MiB above the first (tolerance ${fmt(tolerance)} MiB), trend ${signed(trend, 2)} MiB/min (${signed(projected)} MiB over ${fmt(after.at(-1)!.t - tFull)} s)`;
+  }
+  return { tFull, windows, growth, tolerance, trend, projected, verdict, reason };
+}
+
+const signed = (n: number, digits = 0): string => (n >= 0 ? `+${fmt(n, digits)}` : fmt(n, digits));
+
+function soakReport(r: { samples: SoakSample[]; replay: ReplayResult; otherPct: number }): string[] {
+  const s = r.samples;
+  const last = s.at(-1)!;
+  const cpuPct = (100 * (last.cpu - s[0]!.cpu)) / r.replay.seconds;
+  const p = plateau(s);
+  const ring = Math.max(...s.map((x) => x.ring));
+  const out = [
+    `Soak: ${fmt(options.soakPps)} pps requested for ${options.soakSeconds} s${options.uniqueIp ? ' (tcpreplay --unique-ip: new addresses every loop)' : ''}; tcpreplay achieved ${fmt(r.replay.pps)} pps, ${fmt(r.replay.sent)} packets`,
+    `  libpcap received ${fmt(last.received)}, dropped ${fmt(last.dropped)} (${fmt(last.received ? (100 * last.dropped) / last.received : 0, 3)} %), processed ${fmt(last.processed)}; daemon CPU ${fmt(cpuPct)} %, tcpreplay CPU ${fmt((100 * r.replay.cpuSeconds) / r.replay.seconds)} %, other processes ${fmt(r.otherPct)} %`,
+    `  capture ring: ${fmt(ring)} MiB resident (capture.buffer_size ${options.bufferMiB} MiB, mapped from the packet socket: in RSS from the first sample, ${fmt(s[0]!.ring)} MiB, to the last, ${fmt(last.ring)} MiB)`,
+    `  RSS at the end: ${fmt(last.rss)} MiB = ring ${fmt(last.ring)} + other file-backed ${fmt(last.file - last.ring)} (node binary, libraries) + anonymous ${fmt(last.anon)} (V8 heap committed ${fmt(last.heapTotal)}, of it in use ${fmt(last.heapUsed)}; the rest ${fmt(last.anon - last.heapTotal)}: Buffers incl. the MMDBs (external ${fmt(last.external)}), malloc, stacks); highest RSS ${fmt(Math.max(...s.map((x) => x.rss)))}, VmHWM ${fmt(last.hwm)}`,
+  ];
+  if (p.tFull === null) {
+    out.push('  the tables never reached a steady level');
+  } else {
+    out.push(
+      `  tables full at t=${fmt(p.tFull)} s (flow table, DNS cache and GeoIP cache at 95 % of their level in the second half: ${fmt(p.windows[0]?.flows ?? NaN)} flows, ${fmt(p.windows[0]?.dns ?? NaN)} DNS addresses, ${fmt(p.windows[0]?.geo ?? NaN)} GeoIP answers); after that, per ${WINDOW_S} s (MiB):`,
+      table(
+        ['window', 'RSS max', 'RSS min', 'RSS max w/o ring', 'anon max', 'V8 heap committed max', 'heap used max', 'flows', 'DNS', 'GeoIP', 'devices'],
+        p.windows.map((w) => [
+          `${fmt(w.t0)}-${fmt(w.t1)} s`,
+          fmt(w.rssMax),
+          fmt(w.rssMin),
+          fmt(w.rssMax - ring),
+          fmt(w.anonMax),
+          fmt(w.heapTotalMax),
+          fmt(w.heapUsedMax),
+          fmt(w.flows),
+          fmt(w.dns),
+          fmt(w.geo),
+          fmt(w.devices),
+        ]),
+      )
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n'),
+    );
+  }
+  out.push(
+    `  heap used, lowest per 100 s (after major GCs; flat = no leak): ${troughs(s).join(', ')}`,
+    `  samples (t s: RSS/heap used MiB): ${s.map((x) => `${x.t.toFixed(0)}:${x.rss.toFixed(0)}/${x.heapUsed.toFixed(0)}`).join(' ')}`,
+    `  verdict: RSS ${p.verdict === 'FLAT' ? 'FLAT once the tables were full' : p.verdict === 'GROWING' ? 'KEPT GROWING after the tables were full' : 'UNDECIDED'}: ${p.reason}`,
+  );
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,25 +950,7 @@ async function runAll(lab: Lab, workDir: string, capture: { file: string; packet
       );
     }
   }
-  if (soakResult) {
-    const s = soakResult.samples;
-    const last = s.at(-1)!;
-    const first = s[1] ?? s[0]!;
-    const mid = s[Math.floor(s.length / 2)]!;
-    const maxRss = Math.max(...s.map((x) => x.rss));
-    const secondHalf = s.filter((x) => x.t >= last.t / 2);
-    const cpuPct = (100 * (last.cpu - s[0]!.cpu)) / soakResult.replay.seconds;
-    out.push(
-      '',
-      `Soak: ${fmt(options.soakPps)} pps requested for ${options.soakSeconds} s${options.uniqueIp ? ' (tcpreplay --unique-ip: new addresses every loop)' : ''}; tcpreplay achieved ${fmt(soakResult.replay.pps)} pps, ${fmt(soakResult.replay.sent)} packets`,
-      `  libpcap received ${fmt(last.received)}, dropped ${fmt(last.dropped)} (${fmt(last.received ? (100 * last.dropped) / last.received : 0, 3)} %), processed ${fmt(last.processed)}; daemon CPU ${fmt(cpuPct)} %, tcpreplay CPU ${fmt((100 * soakResult.replay.cpuSeconds) / soakResult.replay.seconds)} %, other processes ${fmt(soakResult.otherPct)} %`,
-      `  RSS MiB: first ${fmt(first.rss)} (t=${fmt(first.t)} s), mid ${fmt(mid.rss)} (t=${fmt(mid.t)} s), last ${fmt(last.rss)} (t=${fmt(last.t)} s), max ${fmt(maxRss)}, VmHWM ${fmt(last.hwm)}; of which anonymous (not the ring, binary or MMDBs): first ${fmt(first.anon)}, mid ${fmt(mid.anon)}, last ${fmt(last.anon)}, max ${fmt(Math.max(...s.map((x) => x.anon)))}`,
-      `  V8 heap used MiB: first ${fmt(first.heapUsed)}, mid ${fmt(mid.heapUsed)}, last ${fmt(last.heapUsed)}, max ${fmt(Math.max(...s.map((x) => x.heapUsed)))} (heap allocated at the end ${fmt(last.heapTotal)}, external ${fmt(last.external)}); the RSS includes the ${options.bufferMiB} MiB capture ring`,
-      `  trend over the second half: RSS ${fmt(slope(secondHalf), 2)} MiB/min, anonymous RSS ${fmt(slope(secondHalf, 'anon'), 2)} MiB/min, heap used ${fmt(slope(secondHalf, 'heapUsed'), 2)} MiB/min; tables at the end: ${fmt(last.flows)} flows, ${fmt(last.dnsEntries)} DNS entries, ${fmt(last.devices)} devices`,
-      `  heap used, lowest per 100 s (after major GCs; flat = no leak): ${troughs(s).join(', ')}`,
-      `  samples (t s: RSS/heap used MiB): ${s.map((x) => `${x.t.toFixed(0)}:${x.rss.toFixed(0)}/${x.heapUsed.toFixed(0)}`).join(' ')}`,
-    );
-  }
+  if (soakResult) out.push('', ...soakReport(soakResult));
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

@@ -100,6 +100,10 @@ describe('geowarden run, end to end', { skip: skip ?? false }, () => {
     assert.ok(final, 'a final "stopped" line with the totals');
     assert.equal(final.violations, 1);
     assert.ok(logs.some((r) => r.level === 'warn' && /running as root/.test(r.msg)), 'root without daemon.user is allowed, with a warning');
+    // The heap grows with the live tables, not V8's default factor of up to 4 (src/daemon/heap.ts).
+    const heap = logs.find((r) => r.msg === 'started');
+    assert.deepEqual([heap?.heap_growing_percent, heap?.heap_growing_from], [25, 'default'], JSON.stringify(heap));
+    assert.ok(Number(heap?.heap_tables_full_mib) > 0 && Number(heap?.heap_ceiling_mib) > Number(heap?.heap_tables_full_mib));
     // Nothing but JSON on stderr: a log shipper can parse every line.
     assert.deepEqual(daemon.stderr.lines.filter((l) => l && !l.startsWith('{')), []);
   });

@@ -86,6 +86,62 @@ describe('DnsAnswerCache', () => {
   });
 });
 
+describe('DnsAnswerCache internals that keep its garbage down', () => {
+  const dev = (i: number): number => 0xc0a80100 + i;
+
+  it('keeps four clients per address, the oldest going first, and answers the rest correctly', () => {
+    const cache = new DnsAnswerCache({ maxEntries: 10, graceS: 0, minTtlS: 0 });
+    for (let i = 1; i <= 5; i++) cache.remember(0xcb007105, dev(i), [`c${i}.example`], 100 + i, 0);
+    // Client 1 was told first and went when the fifth arrived; nobody else's answer is lost.
+    assert.deepEqual(cache.lookup(0xcb007105, dev(1), 1), { names: ['c5.example'], sameClient: false });
+    for (let i = 2; i <= 5; i++) assert.deepEqual(cache.lookup(0xcb007105, dev(i), 1), { names: [`c${i}.example`], sameClient: true });
+    // A refresh of client 3 changes its names in place.
+    cache.remember(0xcb007105, dev(3), ['c3-new.example'], 300, 2);
+    assert.deepEqual(cache.lookup(0xcb007105, dev(3), 3), { names: ['c3-new.example'], sameClient: true });
+  });
+
+  it('shares one names array between the answers that repeat it', () => {
+    const cache = new DnsAnswerCache({ maxEntries: 10, graceS: 60, minTtlS: 0 });
+    const chain = (): string[] => ['www.example', 'edge.cdn.example'];
+    // The address records of one response, then another client told the same.
+    cache.remember(1, dev(1), chain(), 60, 0);
+    cache.remember(2, dev(1), chain(), 60, 0);
+    cache.remember(1, dev(2), chain(), 60, 0);
+    const a = cache.lookup(1, dev(1), 1)!.names;
+    assert.deepEqual(a, ['www.example', 'edge.cdn.example']);
+    assert.equal(cache.lookup(2, dev(1), 1)!.names, a);
+    assert.equal(cache.lookup(1, dev(2), 1)!.names, a);
+  });
+
+  it('finds IPv4 keys and clients above 2^31 whether given signed or unsigned', () => {
+    const cache = new DnsAnswerCache({ maxEntries: 10, graceS: 60, minTtlS: 0 });
+    cache.remember(0xcb007105, 0xc0a8010a, ['high.example'], 60, 0);
+    assert.deepEqual(cache.lookup(0xcb007105 | 0, 0xc0a8010a | 0, 1), { names: ['high.example'], sameClient: true });
+    cache.remember(0x0a000001 | 0, -1, ['low.example'], 60, 0);
+    assert.deepEqual(cache.lookup(0x0a000001, 0xffffffff, 1), { names: ['low.example'], sameClient: true });
+    assert.equal(cache.stats().entries, 2);
+  });
+
+  it('expires single answers inside a list and reuses expired and evicted entries without mixing them up', () => {
+    const cache = new DnsAnswerCache({ maxEntries: 3, graceS: 0, minTtlS: 0 });
+    cache.remember(7, dev(1), ['short.example'], 10, 0);
+    cache.remember(7, dev(2), ['long.example'], 1000, 0);
+    cache.remember(7, dev(3), ['short2.example'], 10, 0);
+    cache.expire(20 * S);
+    assert.equal(cache.stats().expirations, 2);
+    assert.deepEqual(cache.lookup(7, dev(1), 20 * S), { names: ['long.example'], sameClient: false });
+    // Evictions and expiries hand their objects to new addresses: each must read as its own.
+    for (let i = 100; i < 120; i++) {
+      cache.remember(i, dev(i), [`n${i}.example`], 5, 30 * S);
+      if (i % 5 === 0) cache.expire(40 * S);
+    }
+    cache.expire(35 * S);
+    for (let i = 117; i < 120; i++) assert.deepEqual(cache.lookup(i, dev(i), 35 * S), { names: [`n${i}.example`], sameClient: true });
+    assert.equal(cache.lookup(116, dev(116), 35 * S), null);
+    assert.equal(cache.stats().entries, 3);
+  });
+});
+
 describe('DeviceTable', () => {
   it('names devices from the inventory first, then DHCP, and follows DHCP learned later', () => {
     const t = new DeviceTable({ maxDevices: 10, inventory: [{ mac: 'aa:bb:cc:00:00:01', ip: null, name: 'printer', group: 'office' }] });

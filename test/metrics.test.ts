@@ -261,7 +261,7 @@ describe('metrics binders', () => {
     const { registry, metrics } = fresh();
     let hits = 30;
     const geo = {
-      cacheStats: () => ({ hits, misses: 12 }),
+      cacheStats: () => ({ hits, misses: 12, size: 12 }),
       databases: () => [
         { name: 'GeoLite2-Country', role: 'country' as const, databaseType: 'GeoLite2-Country', schema: 'geoip2' as const, buildEpoch: 1_700_000_000 },
         { name: 'GeoLite2-Country', role: 'asn' as const, databaseType: 'GeoLite2-ASN', schema: 'geolite2-asn' as const, buildEpoch: 1_700_100_000 },
@@ -272,6 +272,7 @@ describe('metrics binders', () => {
     assert.equal(await value(registry, 'geowarden_geoip_database_build_timestamp_seconds', { database: 'GeoLite2-Country', role: 'asn' }), 1_700_100_000);
     assert.equal(await value(registry, 'geowarden_geoip_lookups_total', { result: 'cache_hit' }), 30);
     assert.equal(await value(registry, 'geowarden_geoip_lookups_total', { result: 'cache_miss' }), 12);
+    assert.equal(await value(registry, 'geowarden_geoip_cache_entries'), 12, 'the cache is a table the heap holds');
     // The updater swaps in a new resolver with fresh counters: the series continue.
     hits = 30;
     metrics.bindGeo({ ...geo, cacheStats: () => ({ hits: 1, misses: 2 }) });

@@ -17,7 +17,8 @@ import type { GeoResolver } from '../geo/geo-resolver';
 import { buildPipeline, buildPolicy } from '../pipeline/build';
 import type { Pipeline } from '../pipeline/pipeline';
 import type { PipelineSink } from '../sinks/types';
-import type { Logger } from './logger';
+import { applyHeapPlan, planHeap, type HeapPlan } from './heap';
+import type { LogFields, Logger } from './logger';
 import { dropPrivileges, resolveRunAs } from './privileges';
 
 /** Capture time advances only with packets; the wall clock ends idle flows on a quiet link. */
@@ -94,6 +95,10 @@ export class Daemon {
     const { config, log } = options;
     // Looked up first: a misspelt user should fail before anything is opened.
     const runAs = resolveRunAs(config.daemon);
+    // Before the tables exist, so that every major GC sizes the heap by them (see heap.ts); it is
+    // logged with "started", since a startup error must stay the only line.
+    const heap = planHeap(config);
+    applyHeapPlan(heap);
     const observability = options.observability(config, log);
     // The IPFIX export (export.ipfix) runs in the background: its first failure is logged once.
     const { pipeline, geo } = buildPipeline(config, observability.sinks, { warn: (message) => log.warn(message, { component: 'ipfix' }) });
@@ -137,7 +142,9 @@ export class Daemon {
       geoip: geo.databases().map((d) => `${d.role}:${d.path}`),
       uid: process.getuid?.() ?? null,
       pid: process.pid,
+      ...heapLogFields(heap),
     });
+    for (const problem of heap.problems) log.warn(problem, { component: 'heap' });
     return daemon;
   }
 
@@ -243,6 +250,18 @@ export class Daemon {
       this.reload();
     });
   }
+}
+
+/** What the "started" line says about the V8 heap (src/daemon/heap.ts), in MiB. */
+function heapLogFields(plan: HeapPlan): LogFields {
+  const mib = (bytes: number | null): number | null => (bytes === null ? null : Math.round(bytes / 2 ** 20));
+  return {
+    heap_growing_percent: plan.growingPercent,
+    heap_growing_from: plan.source,
+    heap_tables_full_mib: mib(plan.tablesBytes),
+    heap_ceiling_mib: mib(plan.ceilingBytes),
+    heap_limit_mib: mib(plan.limitBytes),
+  };
 }
 
 /** dns.dnstap_socket: the resolver's answers go to the same DnsObserver as those seen on the wire. */

@@ -14,7 +14,7 @@ import type { DeviceTable } from '../devices/device-table';
 import { addressKeyOf, type DnsAnswerCache } from '../dns/dns-answer-cache';
 import { CidrSet, formatAddress, type Words } from '../net/address';
 import type { EncryptedDnsClassifier } from './encrypted-dns';
-import { Flow, TimeoutClass } from './flow';
+import { type Flow, TimeoutClass } from './flow';
 import { FlowTable } from './flow-table';
 import { FragmentPorts } from './fragment-ports';
 import type { FlowEndReason, FlowRecord, TransportName } from './types';
@@ -29,8 +29,6 @@ export interface FlowPayloadInspector {
 /** Trailing ACKs and retransmitted RSTs arrive within this after a TCP close. */
 const CLOSING_LINGER_US = 2_000_000;
 const MAX_FRAGMENT_ENTRIES = 8192;
-/** Enough spare flows to absorb a burst of endings (an expiry tick) without allocating. */
-const MAX_SPARE_FLOWS = 16384;
 
 export interface FlowTrackerStats {
   active: number;
@@ -72,12 +70,6 @@ export class FlowTracker {
     shutdown: 0,
   };
   private fragmentsUnmatched = 0;
-  /**
-   * Ended flows kept for reuse. A flow lives for seconds to minutes, long enough to be promoted
-   * to V8's old generation; a fresh object per flow would then die there, and that garbage is
-   * what grows a long-running daemon's RSS between major collections.
-   */
-  private readonly spareFlows: Flow[] = [];
   /** Endpoint words of the flow being emitted; nothing downstream keeps them past the call. */
   private readonly deviceScratch = new Uint32Array(4);
   private readonly remoteScratch = new Uint32Array(4);
@@ -193,7 +185,7 @@ export class FlowTracker {
         this.finish(victim, 'evicted');
       }
     }
-    const flow = this.spareFlows.pop() ?? new Flow();
+    const flow = this.table.allocate();
     // A SYN-ACK as the first packet means the SYN was missed: the destination initiated.
     const swap = (flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
     const a = swap ? pkt.dst : pkt.src;
@@ -240,11 +232,7 @@ export class FlowTracker {
   private finish(flow: Flow, reason: FlowEndReason): void {
     this.table.remove(flow);
     this.emit(flow, reason);
-    // The record handed on holds copies, never the Flow, so the object can be reused.
-    if (this.spareFlows.length < MAX_SPARE_FLOWS) {
-      flow.reset();
-      this.spareFlows.push(flow);
-    }
+    this.table.release(flow);
   }
 
   private emit(flow: Flow, reason: FlowEndReason): void {

@@ -29,12 +29,20 @@ export interface FlowAppState {
   quic: QuicHandshake | null;
 }
 
-/** Shared by flows without names; never mutated (names arrays are replaced, not appended to). */
-const NO_NAMES: string[] = [];
+/**
+ * The names of a flow nobody has named yet. Shared by every such flow so that a flow costs no
+ * array of its own; never mutated (names are replaced, never pushed: `flow.names = found.names`).
+ */
+export const NO_NAMES: string[] = [];
 
 /**
  * One bidirectional flow. Endpoint A is the initiator (SYN sender, else the first packet's source).
  * Addresses are kept as eight plain numbers, not arrays, so the lookup compares fields directly.
+ *
+ * Flow objects are recycled (FlowTable.allocate/release): a flow lives seconds to minutes, long
+ * enough for V8 to promote it to the old generation, so allocating one per flow filled the old
+ * space with dead flows between major GCs (most of the daemon's RSS growth at 50k packets/s).
+ * reset() must therefore clear every field; a field added here needs a line there.
  */
 export class Flow {
   hash = 0;
@@ -75,7 +83,7 @@ export class Flow {
   names: string[] = NO_NAMES;
   sni: string | null = null;
   httpHost: string | null = null;
-  /** 'quic' once a client Initial of this flow decrypted to a ClientHello (RFC 9001 §5.2 keys). */
+  /** 'quic' once a client Initial of this flow decrypted and authenticated (RFC 9001 §5.2). */
   appProtocol: AppProtocol | null = null;
   /** Protocols offered by ALPN in the flow's QUIC ClientHello (RFC 7301), client order. */
   alpn: string[] | null = null;
@@ -83,22 +91,39 @@ export class Flow {
   inspectBudget = 0;
   app: FlowAppState | null = null;
 
-  /** Back to the state of `new Flow()`, for reuse once the flow has ended. Keep in step with the fields above. */
+  /**
+   * Back to the state of `new Flow()`, dropping every reference (names, SNI, inspector state) so
+   * a pooled flow keeps nothing else alive. Numbers are overwritten in place: V8 keeps a double
+   * field's box and writes the new value into it, so reuse allocates nothing.
+   */
   reset(): void {
     this.hash = 0;
     this.bucketNext = null;
     this.lruPrev = null;
     this.lruNext = null;
     this.timeoutClass = TimeoutClass.Other;
-    this.a0 = this.a1 = this.a2 = this.a3 = 0;
-    this.b0 = this.b1 = this.b2 = this.b3 = 0;
-    this.aPort = this.bPort = this.protocol = 0;
+    this.a0 = 0;
+    this.a1 = 0;
+    this.a2 = 0;
+    this.a3 = 0;
+    this.b0 = 0;
+    this.b1 = 0;
+    this.b2 = 0;
+    this.b3 = 0;
+    this.aPort = 0;
+    this.bPort = 0;
+    this.protocol = 0;
     this.deviceIsA = true;
     this.bothInternal = false;
-    this.packetsAB = this.bytesAB = this.packetsBA = this.bytesBA = 0;
-    this.firstUs = this.lastUs = 0;
+    this.packetsAB = 0;
+    this.bytesAB = 0;
+    this.packetsBA = 0;
+    this.bytesBA = 0;
+    this.firstUs = 0;
+    this.lastUs = 0;
     this.deviceMac = NO_MAC;
-    this.finFromA = this.finFromB = false;
+    this.finFromA = false;
+    this.finFromB = false;
     this.endReason = null;
     this.names = NO_NAMES;
     this.sni = null;

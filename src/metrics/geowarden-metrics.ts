@@ -56,7 +56,7 @@ export interface PipelineStatsView {
 
 /** What the binders read from the geo stage: a GeoResolver is one. */
 export interface GeoStatsView {
-  cacheStats(): Pick<CacheStats, 'hits' | 'misses'>;
+  cacheStats(): Pick<CacheStats, 'hits' | 'misses'> & Partial<Pick<CacheStats, 'size'>>;
   databases(): Array<Pick<GeoDatabaseInfo, 'name' | 'role' | 'databaseType' | 'schema' | 'buildEpoch'>>;
 }
 
@@ -303,6 +303,10 @@ export class GeowardenMetrics {
     this.collectedGauge('geoipDatabaseBuild', () =>
       this.geo ? this.geo.databases().map((d) => [{ database: d.name, role: d.role }, d.buildEpoch] as const) : null,
     );
+    this.collectedGauge('geoipCacheEntries', () => {
+      const size = this.geo?.cacheStats().size;
+      return size === undefined ? null : [[{}, size]];
+    });
     this.geoReadings.push(
       this.collectedCounter('geoipLookups', () => {
         const s = this.geo?.cacheStats();

@@ -192,6 +192,12 @@ export const METRICS = {
     labels: ['databases'],
     help: `Finished flows whose remote two GeoIP databases placed in different countries, per pair of databases ("dbip,geolite2", names from geoip.databases, in config order). ${FLOW_NOTE}`,
   },
+  geoipCacheEntries: {
+    name: 'geowarden_geoip_cache_entries',
+    type: 'gauge',
+    labels: [],
+    help: 'Remote addresses whose GeoIP answer is cached (at most geoip.cache_size): one of the tables the heap holds.',
+  },
   geoipLookups: {
     name: 'geowarden_geoip_lookups_total',
     type: 'counter',
