@@ -126,6 +126,4 @@ export function planHeap(
 /** Applies the plan's flag to this process's V8. */
 export function applyHeapPlan(plan: HeapPlan): void {
   if (plan.flag) v8.setFlagsFromString(plan.flag);
-  // TEMPORARY experiment hook (removed before hand-off)
-  for (const f of (process.env.GEOWARDEN_TEST_V8_FLAGS ?? '').split(' ').filter(Boolean)) v8.setFlagsFromString(f);
 }
