@@ -5,9 +5,9 @@
  * back into JavaScript per packet, which cost more than libpcap's own reading).
  *
  * Record layout in the batch buffer, in host byte order, each record starting 4-byte aligned:
- *   u32 ts_sec, u32 ts_usec, u32 caplen, u32 wirelen, caplen bytes of frame, zero to 3 bytes pad.
+ *   u32 ts_sec, u32 ts_usec, u32 caplen, u32 wirelen, caplen bytes of frame, 0 to 3 bytes of padding.
  *
- * JavaScript API (see capture-file-reader.ts for the typed side):
+ * JavaScript API (see capture-file-binding.ts for the typed side):
  *   open(path, filter) -> [handle, dlt]   throws Error(libpcap's message)
  *   read(handle, buffer) -> bytes used; 0 at end of file; -1 on a read error (see error())
  *   error(handle) -> string | null
