@@ -6,8 +6,11 @@
  * benchmark capture (bench-out/, generated when missing) from the other with tcpreplay at
  * increasing packet rates. Each step reads libpcap's own counters (received, dropped,
  * interface-dropped) and the packets the pipeline processed from the daemon's /metrics, and the
- * daemon's CPU and memory from /proc. Then a soak: a fresh daemon at a constant rate, RSS sampled
- * every 10 s, to see that memory stops growing once the tables are full.
+ * daemon's CPU and memory from /proc. Then a soak: a fresh daemon at a constant rate, RSS (with
+ * its parts: the capture ring, other file-backed pages, anonymous memory) and the V8 heap sampled
+ * every 10 s, to see that memory stops growing once the tables are full. The report finds when
+ * the flow table, DNS cache and GeoIP cache reached their steady level, compares the RSS maxima
+ * of the 100 s windows after that, and ends with one verdict line: FLAT, GROWING or UNDECIDED.
  *
  * Safety: the capture's addresses are synthetic public ones, so frames must never leave the
  * veth pair. Neither namespace has an address, a route or forwarding (ip_forward=0, IPv6 off),
@@ -30,6 +33,8 @@
  *                         use < 30 % of a core (shared machines); their CPU is reported either way
  *   --daemon-node-args S  node options for the daemon, e.g. "--max-old-space-size=256"
  *   --daemon-stdout FILE  keep the daemon's stdout in FILE.steps / FILE.soak (e.g. with --trace-gc)
+ *   --report-from FILE    print the soak report of a saved run (every soak saves its samples to
+ *                         bench-out/live-soak-<time>.json) without running anything
  *   --no-steps            soak only                                --cpu-prof (profiles in bench-out/profiles)
  *   --packets N           which generated capture to use (default 1,000,000)
  */
@@ -99,6 +104,11 @@ const options = {
     return i >= 0 ? (args[i + 1] ?? 'nano') : 'nano';
   })(),
   quietWaitSeconds: numberFlag('--quiet-wait', 30),
+  /** A soak record saved by an earlier run (bench-out/live-soak-*.json): print its report, run nothing. */
+  reportFrom: (() => {
+    const i = args.indexOf('--report-from');
+    return i >= 0 ? (args[i + 1] ?? null) : null;
+  })(),
   /** Where the daemon's stdout goes (with ".steps"/".soak" appended), e.g. for --trace-gc output. */
   daemonStdout: (() => {
     const i = args.indexOf('--daemon-stdout');
@@ -580,8 +590,11 @@ async function soak(lab: Lab, workDir: string, file: string): Promise<{ samples:
       const mem = memory(daemon.pid);
       const cpu = cpuSeconds(daemon.pid) ?? NaN;
       // A daemon that is behind answers late; RSS is read from /proc either way.
-      const c = (await metrics.tryGet(8000)) ?? lastCounters;
+      const fresh = await metrics.tryGet(8000);
+      // Only the counters: the /metrics text itself would make the saved record megabytes long.
+      const c = fresh ? counters(fresh.text) : lastCounters;
       if (!c) return;
+      if (!fresh) process.stderr.write(`  soak t=${t.toFixed(0)} s: /metrics did not answer within 8 s; its figures repeat the last sample\n`);
       lastCounters = c;
       const s: SoakSample = { t, ...mem, ...c, cpu };
       samples.push(s);
@@ -661,19 +674,24 @@ function troughs(samples: SoakSample[]): string[] {
   return out;
 }
 
-/** Least-squares slope of a figure (MiB) over time, MiB per minute. */
-function slope(samples: SoakSample[], key: 'rss' | 'anon' | 'heapUsed' = 'rss'): number {
-  const n = samples.length;
+/** Least-squares slope of ys over xs (per unit of x); NaN with fewer than two points. */
+function leastSquares(xs: number[], ys: number[]): number {
+  const n = xs.length;
   if (n < 2) return NaN;
-  const mt = samples.reduce((a, s) => a + s.t, 0) / n;
-  const mr = samples.reduce((a, s) => a + s[key], 0) / n;
+  const mx = xs.reduce((a, x) => a + x, 0) / n;
+  const my = ys.reduce((a, y) => a + y, 0) / n;
   let num = 0;
   let den = 0;
-  for (const s of samples) {
-    num += (s.t - mt) * (s[key] - mr);
-    den += (s.t - mt) ** 2;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
   }
-  return (60 * num) / den;
+  return num / den;
+}
+
+/** Least-squares slope of a figure (MiB) over time, MiB per minute. */
+function slope(samples: SoakSample[], key: 'rss' | 'anon' | 'heapUsed' = 'rss'): number {
+  return 60 * leastSquares(samples.map((x) => x.t), samples.map((x) => x[key]));
 }
 
 /** Length of the windows the soak verdict compares, s. */
@@ -695,15 +713,17 @@ interface SoakWindow {
 }
 
 interface Plateau {
-  /** First sample with the flow table, DNS cache and GeoIP cache at 95 % of their level in the second half. */
+  /** First sample with the flow table, DNS cache and GeoIP cache at 98 % of their level in the second half. */
   tFull: number | null;
   windows: SoakWindow[];
   /** Highest window maximum minus the first window's, MiB. */
   growth: number;
   tolerance: number;
-  /** Least-squares RSS slope after tFull, MiB/min, and what it adds up to over that span, MiB. */
+  /** Least-squares slope of the window maxima, MiB/min, and what it adds up to from the first window to the last, MiB. */
   trend: number;
   projected: number;
+  /** Least-squares slope of every sample after tFull, MiB/min: for information, the sawtooth of GC cycles makes it noisy. */
+  sampleTrend: number;
   verdict: 'FLAT' | 'GROWING' | 'UNDECIDED';
   reason: string;
 }
@@ -715,13 +735,14 @@ function median(xs: number[]): number {
 
 /**
  * Did the RSS stop growing once the tables were full? The tables are full when the flow table,
- * the DNS cache and the GeoIP cache reach their steady level (flows end as fast as new ones
- * start; the caches are at their size or hold every address the traffic uses); from then on
+ * the DNS cache and the GeoIP cache reach 98 % of their steady level (flows end as fast as new
+ * ones start; the caches are at their size or hold every address the traffic uses); from then on
  * the samples are cut into 100 s windows and each window's highest RSS is compared with the
  * first's. A bounded heap oscillates (garbage builds up, a major GC frees it), so maxima, not
  * single samples, are what must not rise. Flat: no window's maximum above the first's by more
- * than the tolerance (2 %, at least 8 MiB), and the least-squares trend over the same span not
- * adding up to more than that either.
+ * than the tolerance (2 %, at least 8 MiB), and the least-squares trend of the window maxima not
+ * adding up to more than that from the first window to the last either. The slope of all
+ * samples is printed too, but a sawtooth makes it depend on where the run's ends fall.
  */
 function plateau(samples: SoakSample[]): Plateau {
   const end = samples.at(-1)?.t ?? 0;
@@ -729,7 +750,10 @@ function plateau(samples: SoakSample[]): Plateau {
   const flowsRef = median(secondHalf.map((x) => x.flows));
   const dnsRef = median(secondHalf.map((x) => x.dnsEntries));
   const geoRef = median(secondHalf.map((x) => x.geoCache));
-  const tFull = samples.find((x) => x.flows >= 0.95 * flowsRef && x.dnsEntries >= 0.95 * dnsRef && x.geoCache >= 0.95 * geoRef)?.t ?? null;
+  // 98 %: the flow table approaches its level slowly (TCP flows without a FIN stay for the 300 s
+  // idle timeout), and at 95 % it still had a few thousand flows to gain.
+  const FULL = 0.98;
+  const tFull = samples.find((x) => x.flows >= FULL * flowsRef && x.dnsEntries >= FULL * dnsRef && x.geoCache >= FULL * geoRef)?.t ?? null;
   const windows: SoakWindow[] = [];
   const after = tFull === null ? [] : samples.filter((x) => x.t >= tFull);
   if (tFull !== null) {
@@ -757,8 +781,10 @@ function plateau(samples: SoakSample[]): Plateau {
   const first = windows[0];
   const growth = windows.length > 1 ? Math.max(...windows.slice(1).map((w) => w.rssMax)) - first!.rssMax : NaN;
   const tolerance = first ? Math.max(8, 0.02 * first.rssMax) : NaN;
-  const trend = slope(after);
-  const projected = after.length > 1 ? (trend * (after.at(-1)!.t - after[0]!.t)) / 60 : NaN;
+  const maxima = windows.map((w) => ({ t: (w.t0 + w.t1) / 2, rss: w.rssMax }));
+  const trend = leastSquares(maxima.map((m) => m.t), maxima.map((m) => m.rss)) * 60;
+  const projected = maxima.length > 1 ? (trend * (maxima.at(-1)!.t - maxima[0]!.t)) / 60 : NaN;
+  const sampleTrend = slope(after);
   let verdict: Plateau['verdict'];
   let reason: string;
   if (tFull === null || windows.length < 2) {
@@ -769,12 +795,12 @@ function plateau(samples: SoakSample[]): Plateau {
     reason = 'the tables were still filling';
   } else if (growth <= tolerance && projected <= tolerance) {
     verdict = 'FLAT';
-    reason = `no 100 s window peaked more than ${fmt(tolerance)} MiB above the first (largest difference ${signed(growth)} MiB), trend ${signed(trend, 2)} MiB/min (${signed(projected)} MiB over ${fmt(after.at(-1)!.t - tFull)} s)`;
+    reason = `no later 100 s window peaked more than ${fmt(tolerance)} MiB above the first (largest difference ${signed(growth)} MiB); trend of the window maxima ${signed(trend, 2)} MiB/min (${signed(projected)} MiB from the first window to the last)`;
   } else {
     verdict = 'GROWING';
-    reason = `a later 100 s window peaked ${signed(growth)} MiB above the first (tolerance ${fmt(tolerance)} MiB), trend ${signed(trend, 2)} MiB/min (${signed(projected)} MiB over ${fmt(after.at(-1)!.t - tFull)} s)`;
+    reason = `${growth > tolerance ? `a later 100 s window peaked ${signed(growth)} MiB above the first (tolerance ${fmt(tolerance)} MiB)` : `the window maxima rise ${signed(trend, 2)} MiB/min (${signed(projected)} MiB from the first window to the last, tolerance ${fmt(tolerance)} MiB)`}`;
   }
-  return { tFull, windows, growth, tolerance, trend, projected, verdict, reason };
+  return { tFull, windows, growth, tolerance, trend, projected, sampleTrend, verdict, reason };
 }
 
 const signed = (n: number, digits = 0): string => (n >= 0 ? `+${fmt(n, digits)}` : fmt(n, digits));
@@ -785,6 +811,7 @@ function soakReport(r: { samples: SoakSample[]; replay: ReplayResult; otherPct: 
   const cpuPct = (100 * (last.cpu - s[0]!.cpu)) / r.replay.seconds;
   const p = plateau(s);
   const ring = Math.max(...s.map((x) => x.ring));
+  const full = s.find((x) => x.t === p.tFull);
   const out = [
     `Soak: ${fmt(options.soakPps)} pps requested for ${options.soakSeconds} s${options.uniqueIp ? ' (tcpreplay --unique-ip: new addresses every loop)' : ''}; tcpreplay achieved ${fmt(r.replay.pps)} pps, ${fmt(r.replay.sent)} packets`,
     `  libpcap received ${fmt(last.received)}, dropped ${fmt(last.dropped)} (${fmt(last.received ? (100 * last.dropped) / last.received : 0, 3)} %), processed ${fmt(last.processed)}; daemon CPU ${fmt(cpuPct)} %, tcpreplay CPU ${fmt((100 * r.replay.cpuSeconds) / r.replay.seconds)} %, other processes ${fmt(r.otherPct)} %`,
@@ -795,7 +822,7 @@ function soakReport(r: { samples: SoakSample[]; replay: ReplayResult; otherPct: 
     out.push('  the tables never reached a steady level');
   } else {
     out.push(
-      `  tables full at t=${fmt(p.tFull)} s (flow table, DNS cache and GeoIP cache at 95 % of their level in the second half: ${fmt(p.windows[0]?.flows ?? NaN)} flows, ${fmt(p.windows[0]?.dns ?? NaN)} DNS addresses, ${fmt(p.windows[0]?.geo ?? NaN)} GeoIP answers); after that, per ${WINDOW_S} s (MiB):`,
+      `  tables full at t=${fmt(p.tFull)} s (flow table, DNS cache and GeoIP cache at 98 % of their level in the second half: ${fmt(full!.flows)} flows, ${fmt(full!.dnsEntries)} DNS addresses, ${fmt(full!.geoCache)} GeoIP answers then); after that, per ${WINDOW_S} s (MiB):`,
       table(
         ['window', 'RSS max', 'RSS min', 'RSS max w/o ring', 'anon max', 'V8 heap committed max', 'heap used max', 'flows', 'DNS', 'GeoIP', 'devices'],
         p.windows.map((w) => [
@@ -815,6 +842,11 @@ function soakReport(r: { samples: SoakSample[]; replay: ReplayResult; otherPct: 
         .split('\n')
         .map((l) => `    ${l}`)
         .join('\n'),
+    );
+  }
+  if (p.tFull !== null) {
+    out.push(
+      `  after the tables were full: RSS ${fmt(Math.min(...s.filter((x) => x.t >= p.tFull!).map((x) => x.rss)))} to ${fmt(Math.max(...s.filter((x) => x.t >= p.tFull!).map((x) => x.rss)))} MiB (garbage builds up between major GCs: a sawtooth); least-squares slope of all samples ${signed(p.sampleTrend, 2)} MiB/min, of the window maxima ${signed(p.trend, 2)} MiB/min`,
     );
   }
   out.push(
@@ -854,7 +886,26 @@ function preflight(): void {
   }
 }
 
+/** --report-from: the soak report of a saved run; NaN stands for a figure the record lacks. */
+function reportFrom(file: string): void {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+    options: { soakPps: number; soakSeconds: number; bufferMiB: number; uniqueIp: boolean };
+    samples: Array<Partial<Record<keyof SoakSample, number | null>>>;
+    replay: Partial<ReplayResult>;
+    otherPct: number | null;
+  };
+  Object.assign(options, saved.options);
+  const num = (v: number | null | undefined): number => (typeof v === 'number' ? v : NaN);
+  const samples = saved.samples.map((x) => {
+    const keys: Array<keyof SoakSample> = ['t', 'rss', 'hwm', 'anon', 'file', 'ring', 'cpu', 'received', 'dropped', 'ifDropped', 'processed', 'flows', 'dnsEntries', 'devices', 'geoCache', 'heapUsed', 'heapTotal', 'external'];
+    return Object.fromEntries(keys.map((k) => [k, num(x[k])])) as unknown as SoakSample;
+  });
+  const replay = { sent: num(saved.replay.sent), seconds: num(saved.replay.seconds), pps: num(saved.replay.pps), failed: num(saved.replay.failed), cpuSeconds: num(saved.replay.cpuSeconds), output: '' };
+  process.stdout.write(`Soak report from ${file}\n${soakReport({ samples, replay, otherPct: num(saved.otherPct) }).join('\n')}\n`);
+}
+
 async function main(): Promise<void> {
+  if (options.reportFrom) return reportFrom(options.reportFrom);
   preflight();
   const capture = await ensureCapture();
   const lab = new Lab();
@@ -915,6 +966,9 @@ async function runAll(lab: Lab, workDir: string, capture: { file: string; packet
   if (options.soakSeconds > 0) {
     process.stderr.write(`soak: ${fmt(options.soakPps)} pps for ${options.soakSeconds} s${options.uniqueIp ? ' (--unique-ip)' : ''} ...\n`);
     soakResult = await soak(lab, workDir, capture.file);
+    const saved = path.join(root, 'bench-out', `live-soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(saved, JSON.stringify({ options: { soakPps: options.soakPps, soakSeconds: options.soakSeconds, bufferMiB: options.bufferMiB, uniqueIp: options.uniqueIp }, ...soakResult }));
+    process.stderr.write(`soak samples saved in ${path.relative(root, saved)} (--report-from prints the report again)\n`);
   }
 
   // ---- summary

@@ -15,11 +15,11 @@ const GiB = 2 ** 30;
 describe('planHeap', () => {
   const config = defaultConfig();
 
-  it('sets a 25 % growing factor by default and estimates the full default tables', () => {
+  it('sets a 25 % growing factor and memory-reducing GCs by default, and estimates the full default tables', () => {
     const plan = planHeap(config, {}, [], 4 * GiB);
     assert.equal(plan.growingPercent, DEFAULT_HEAP_GROWING_PERCENT);
     assert.equal(plan.source, 'default');
-    assert.equal(plan.flag, `--heap-growing-percent=${DEFAULT_HEAP_GROWING_PERCENT}`);
+    assert.deepEqual(plan.flags, [`--heap-growing-percent=${DEFAULT_HEAP_GROWING_PERCENT}`, '--optimize-for-size']);
     assert.deepEqual(plan.problems, []);
     // 200k flows, 200k DNS addresses, 100k cached GeoIP answers, 10k devices.
     const mib = plan.tablesBytes / MiB;
@@ -40,17 +40,19 @@ describe('planHeap', () => {
   });
 
   it('takes the percent from the environment (0 leaves V8 its own factor) and rejects nonsense', () => {
-    assert.equal(planHeap(config, { [HEAP_GROWING_ENV]: '50' }, [], 4 * GiB).flag, '--heap-growing-percent=50');
+    assert.deepEqual(planHeap(config, { [HEAP_GROWING_ENV]: '50' }, [], 4 * GiB).flags, ['--heap-growing-percent=50', '--optimize-for-size']);
     const off = planHeap(config, { [HEAP_GROWING_ENV]: '0' }, [], 4 * GiB);
-    assert.deepEqual([off.flag, off.growingPercent, off.source, off.ceilingBytes], [null, null, 'environment', null]);
+    assert.deepEqual([off.flags, off.growingPercent, off.source, off.ceilingBytes], [[], null, 'environment', null]);
     const bad = planHeap(config, { [HEAP_GROWING_ENV]: 'lots' }, [], 4 * GiB);
-    assert.equal(bad.flag, `--heap-growing-percent=${DEFAULT_HEAP_GROWING_PERCENT}`);
+    assert.equal(bad.flags[0], `--heap-growing-percent=${DEFAULT_HEAP_GROWING_PERCENT}`);
     assert.match(bad.problems[0]!, /GEOWARDEN_HEAP_GROWING_PERCENT="lots" is not a whole number/);
   });
 
-  it("leaves node's own --heap-growing-percent alone", () => {
+  it('sets nothing when node is started with either flag: the admin tunes V8 directly', () => {
     const plan = planHeap(config, { [HEAP_GROWING_ENV]: '50' }, ['--heap-growing-percent=40'], 4 * GiB);
-    assert.deepEqual([plan.flag, plan.growingPercent, plan.source], [null, 40, 'node-flag']);
+    assert.deepEqual([plan.flags, plan.growingPercent, plan.source], [[], 40, 'node-flag']);
+    const sized = planHeap(config, {}, ['--no-optimize-for-size'], 4 * GiB);
+    assert.deepEqual([sized.flags, sized.growingPercent, sized.source], [[], null, 'node-flag']);
   });
 
   it('warns when --max-old-space-size leaves no room for the full tables', () => {

@@ -258,6 +258,7 @@ function heapLogFields(plan: HeapPlan): LogFields {
   return {
     heap_growing_percent: plan.growingPercent,
     heap_growing_from: plan.source,
+    heap_v8_flags: plan.flags,
     heap_tables_full_mib: mib(plan.tablesBytes),
     heap_ceiling_mib: mib(plan.ceilingBytes),
     heap_limit_mib: mib(plan.limitBytes),
