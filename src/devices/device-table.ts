@@ -2,6 +2,7 @@ import type { InventoryEntry } from '../config/types';
 import type { DeviceRef } from '../flows/types';
 import { NO_MAC } from '../decode/types';
 import { formatMac, parseAddress, parseMac, formatAddress } from '../net/address';
+import { RecencyList } from '../tables/recency-list';
 
 /** What a DHCP message told us about a client (RFC 2131/2132: chaddr, option 12, yiaddr/option 50). */
 export interface DhcpObservation {
@@ -54,10 +55,7 @@ interface InventoryName {
  */
 export class DeviceTable {
   private readonly devices = new Map<string, DeviceSlot>();
-  /** Seen least recently: the next to evict. */
-  private oldest: DeviceSlot | null = null;
-  /** Seen most recently. */
-  private newest: DeviceSlot | null = null;
+  private readonly recency = new RecencyList<DeviceSlot>();
   private readonly dhcpHostnameByMac = new Map<number, string>();
   private readonly dhcpMacByIp = new Map<string, number>();
   private readonly inventoryByMac = new Map<number, InventoryName>();
@@ -94,24 +92,19 @@ export class DeviceTable {
 
   /** Records activity of the device at `ip` (seen sending from `mac`) and returns how to name it. */
   touch(ip: string, mac: number, timestampUs: number): DeviceRecord {
-    // Recency lives in a list through the slots: re-inserting into the Map on every flow (delete
-    // + set) makes V8 rebuild the table over and over, about a microsecond each time.
     let slot = this.devices.get(ip);
     if (slot) {
-      if (slot !== this.newest) {
-        this.unlink(slot);
-        this.append(slot);
-      }
+      this.recency.touch(slot);
     } else {
-      if (this.devices.size >= this.maxDevices && this.oldest) {
-        const gone = this.oldest;
-        this.unlink(gone);
+      const gone = this.recency.oldest;
+      if (this.devices.size >= this.maxDevices && gone) {
+        this.recency.remove(gone);
         this.devices.delete(gone.rec.ip);
         this.evictions++;
       }
       const rec = { ip, macNumber: NO_MAC, namedAt: -1, mac: null, hostname: null, group: null, firstSeenUs: timestampUs, lastSeenUs: timestampUs, flows: 0 };
       slot = { rec, older: null, newer: null };
-      this.append(slot);
+      this.recency.append(slot);
       this.devices.set(ip, slot);
     }
     const rec = slot.rec;
@@ -128,29 +121,12 @@ export class DeviceTable {
 
   all(): DeviceRecord[] {
     const out: DeviceRecord[] = [];
-    for (let slot = this.oldest; slot !== null; slot = slot.newer) out.push(slot.rec);
+    for (let slot = this.recency.oldest; slot !== null; slot = slot.newer) out.push(slot.rec);
     return out;
   }
 
   stats(): DeviceTableStats {
     return { devices: this.devices.size, evictions: this.evictions, dhcpNames: this.dhcpHostnameByMac.size };
-  }
-
-  private append(slot: DeviceSlot): void {
-    slot.older = this.newest;
-    slot.newer = null;
-    if (this.newest) this.newest.newer = slot;
-    else this.oldest = slot;
-    this.newest = slot;
-  }
-
-  private unlink(slot: DeviceSlot): void {
-    if (slot.older) slot.older.newer = slot.newer;
-    else this.oldest = slot.newer;
-    if (slot.newer) slot.newer.older = slot.older;
-    else this.newest = slot.older;
-    slot.older = null;
-    slot.newer = null;
   }
 
   private describeInto(rec: DeviceRecord, seenMac: number): void {

@@ -1,5 +1,6 @@
 import { formatAddress, isV4Mapped, type Words } from '../net/address';
 import type { DnsAnswer, ResolvedNames } from './types';
+import { RecencyList } from '../tables/recency-list';
 
 /**
  * Address key: an IPv4 address as its 32-bit number, an IPv6 address as its text form.
@@ -82,8 +83,7 @@ export class DnsAnswerCache {
   private readonly entries = new Map<AddressKey, AddressEntry>();
   private readonly opts: DnsAnswerCacheOptions;
   private readonly counters = { inserts: 0, evictions: 0, expirations: 0, hits: 0, misses: 0 };
-  private oldest: AddressEntry | null = null;
-  private newest: AddressEntry | null = null;
+  private readonly recency = new RecencyList<AddressEntry>();
   /** Recycled answers and entries (linked through `next` / `newer`), each at most maxEntries. */
   private spareAnswers: ClientAnswer | null = null;
   private spareAnswerCount = 0;
@@ -107,7 +107,7 @@ export class DnsAnswerCache {
     const expiresUs = nowUs + keepS * 1_000_000;
     let entry = this.entries.get(key);
     if (entry !== undefined) {
-      this.unlink(entry);
+      this.recency.remove(entry);
       let found: ClientAnswer | null = null;
       let tail: ClientAnswer | null = null;
       let count = 0;
@@ -137,15 +137,15 @@ export class DnsAnswerCache {
         else tail.next = added;
       }
     } else {
-      if (this.entries.size >= this.opts.maxEntries && this.oldest !== null) {
-        this.drop(this.oldest);
+      if (this.entries.size >= this.opts.maxEntries && this.recency.oldest !== null) {
+        this.drop(this.recency.oldest);
         this.counters.evictions++;
       }
       entry = this.entry(key);
       entry.first = this.answer(client, this.keep(names), expiresUs);
       this.entries.set(key, entry);
     }
-    this.append(entry);
+    this.recency.append(entry);
     this.counters.inserts++;
   }
 
@@ -176,7 +176,7 @@ export class DnsAnswerCache {
 
   /** Drops answers past TTL + grace. Called on the pipeline's housekeeping tick, not per packet. */
   expire(nowUs: number): void {
-    for (let entry = this.oldest; entry !== null; ) {
+    for (let entry = this.recency.oldest; entry !== null; ) {
       const newer = entry.newer;
       let prev: ClientAnswer | null = null;
       for (let a = entry.first; a !== null; ) {
@@ -203,7 +203,7 @@ export class DnsAnswerCache {
   /** Removes an address with its answers; both go back to the spares. */
   private drop(entry: AddressEntry): void {
     this.entries.delete(entry.key);
-    this.unlink(entry);
+    this.recency.remove(entry);
     for (let a = entry.first; a !== null; ) {
       const next: ClientAnswer | null = a.next;
       this.recycleAnswer(a);
@@ -229,24 +229,6 @@ export class DnsAnswerCache {
     }
     e.key = key;
     return e;
-  }
-
-  /** Makes `entry` (not in the list) the most recently refreshed. */
-  private append(entry: AddressEntry): void {
-    entry.older = this.newest;
-    entry.newer = null;
-    if (this.newest) this.newest.newer = entry;
-    else this.oldest = entry;
-    this.newest = entry;
-  }
-
-  private unlink(entry: AddressEntry): void {
-    if (entry.older) entry.older.newer = entry.newer;
-    else if (this.oldest === entry) this.oldest = entry.newer;
-    if (entry.newer) entry.newer.older = entry.older;
-    else if (this.newest === entry) this.newest = entry.older;
-    entry.older = null;
-    entry.newer = null;
   }
 
   /** A new answer, recycled when one is spare. */

@@ -4,6 +4,8 @@
  * every hit (delete + set) leaves holes that make V8 rehash the whole table again and again,
  * which cost ~1 µs per hit, more than most lookups it saved. A hit now only relinks an entry.
  */
+import { RecencyList, type RecencyLinks } from '../tables/recency-list';
+
 export interface CacheStats {
   hits: number;
   misses: number;
@@ -12,21 +14,14 @@ export interface CacheStats {
   capacity: number;
 }
 
-interface Entry<K, V> {
+interface Entry<K, V> extends RecencyLinks<Entry<K, V>> {
   readonly key: K;
   readonly value: V;
-  /** Toward the most recently used end; null at the head. */
-  newer: Entry<K, V> | null;
-  /** Toward the least recently used end; null at the tail. */
-  older: Entry<K, V> | null;
 }
 
 export class LookupCache<V, K = string> {
   private readonly entries = new Map<K, Entry<K, V>>();
-  /** Most recently used. */
-  private head: Entry<K, V> | null = null;
-  /** Least recently used: the next to go. */
-  private tail: Entry<K, V> | null = null;
+  private readonly recency = new RecencyList<Entry<K, V>>();
   private hits = 0;
   private misses = 0;
   private evictions = 0;
@@ -43,10 +38,7 @@ export class LookupCache<V, K = string> {
       return undefined;
     }
     this.hits++;
-    if (entry !== this.head) {
-      this.unlink(entry);
-      this.pushHead(entry);
-    }
+    this.recency.touch(entry);
     return entry.value;
   }
 
@@ -54,15 +46,15 @@ export class LookupCache<V, K = string> {
     if (this.capacity === 0) return;
     // Callers set only after a miss, so the key is new: no has() probe needed.
     if (this.entries.size >= this.capacity) {
-      const oldest = this.tail;
+      const oldest = this.recency.oldest;
       if (oldest !== null) {
-        this.unlink(oldest);
+        this.recency.remove(oldest);
         this.entries.delete(oldest.key);
         this.evictions++;
       }
     }
     const entry: Entry<K, V> = { key, value, newer: null, older: null };
-    this.pushHead(entry);
+    this.recency.append(entry);
     this.entries.set(key, entry);
   }
 
@@ -70,19 +62,4 @@ export class LookupCache<V, K = string> {
     return { hits: this.hits, misses: this.misses, evictions: this.evictions, size: this.entries.size, capacity: this.capacity };
   }
 
-  private unlink(entry: Entry<K, V>): void {
-    if (entry.newer !== null) entry.newer.older = entry.older;
-    else this.head = entry.older;
-    if (entry.older !== null) entry.older.newer = entry.newer;
-    else this.tail = entry.newer;
-    entry.newer = null;
-    entry.older = null;
-  }
-
-  private pushHead(entry: Entry<K, V>): void {
-    entry.older = this.head;
-    if (this.head !== null) this.head.newer = entry;
-    else this.tail = entry;
-    this.head = entry;
-  }
 }

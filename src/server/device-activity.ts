@@ -7,6 +7,7 @@
  */
 import type { JudgedFlow } from '../policy/types';
 import type { PipelineSink } from '../sinks/types';
+import { RecencyList } from '../tables/recency-list';
 
 export interface DeviceActivityOptions {
   maxDevices?: number;
@@ -92,8 +93,7 @@ const DEFAULTS: Required<DeviceActivityOptions> = {
 export class DeviceActivity implements PipelineSink {
   private readonly devices = new Map<string, DeviceState>();
   private readonly opts: Required<DeviceActivityOptions>;
-  private oldest: DeviceState | null = null;
-  private newest: DeviceState | null = null;
+  private readonly recency = new RecencyList<DeviceState>();
   /** Counts uses of addresses and names: orders them by recency. */
   private uses = 0;
 
@@ -140,7 +140,7 @@ export class DeviceActivity implements PipelineSink {
   /** Devices, most recently active first. */
   snapshot(): DeviceActivityRecord[] {
     const devices: DeviceState[] = [];
-    for (let d = this.newest; d !== null; d = d.older) devices.push(d);
+    for (let d = this.recency.newest; d !== null; d = d.older) devices.push(d);
     return devices.map((d) => ({
       ips: mostRecentFirst(d.ips),
       mac: d.mac,
@@ -185,17 +185,17 @@ export class DeviceActivity implements PipelineSink {
     let d = this.devices.get(key);
     if (d) {
       if (unnamed) this.merge(d, unnamed);
-      this.unlink(d);
+      this.recency.remove(d);
     } else if (unnamed) {
       d = unnamed;
       d.key = key;
       this.devices.set(key, d);
     } else {
-      if (this.devices.size >= this.opts.maxDevices && this.oldest) this.forget(this.oldest);
+      if (this.devices.size >= this.opts.maxDevices && this.recency.oldest) this.forget(this.recency.oldest);
       d = newDevice(key, seenUs);
       this.devices.set(key, d);
     }
-    this.append(d);
+    this.recency.append(d);
     d.mac = mac ?? d.mac;
     d.hostname = hostname ?? d.hostname;
     return d;
@@ -204,25 +204,7 @@ export class DeviceActivity implements PipelineSink {
   /** Drops a device from the map and the recency list. */
   private forget(d: DeviceState): void {
     this.devices.delete(d.key);
-    this.unlink(d);
-  }
-
-  /** Makes `d` (not in the list) the most recently active device. */
-  private append(d: DeviceState): void {
-    d.older = this.newest;
-    d.newer = null;
-    if (this.newest) this.newest.newer = d;
-    else this.oldest = d;
-    this.newest = d;
-  }
-
-  private unlink(d: DeviceState): void {
-    if (d.older) d.older.newer = d.newer;
-    else if (this.oldest === d) this.oldest = d.newer;
-    if (d.newer) d.newer.older = d.older;
-    else if (this.newest === d) this.newest = d.older;
-    d.older = null;
-    d.newer = null;
+    this.recency.remove(d);
   }
 
   /** Folds what an address did before its device was named into the named device. */
