@@ -44,6 +44,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { generateGatewayCapture } from './gateway-capture';
+import { deleteNamespaces } from '../test/support/netns-lab';
 
 const root = path.resolve(__dirname, '..', '..');
 const CLI = path.join(root, 'dist', 'src', 'main.js');
@@ -274,17 +275,7 @@ class Lab {
         // gone
       }
     }
-    for (const ns of [this.tx, this.rx]) {
-      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
-      for (const pid of (pids.stdout ?? '').split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-      spawnSync('ip', ['netns', 'del', ns], { timeout: COMMAND_TIMEOUT_MS });
-    }
+    deleteNamespaces([this.tx, this.rx], COMMAND_TIMEOUT_MS);
   }
 }
 

@@ -208,17 +208,7 @@ export class NetnsLab {
     for (const child of this.children) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
-    for (const ns of [this.dev, this.net]) {
-      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
-      for (const pid of (pids.stdout ?? '').split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-      spawnSync('ip', ['netns', 'del', ns], { timeout: COMMAND_TIMEOUT_MS });
-    }
+    deleteNamespaces([this.dev, this.net]);
   }
 }
 
@@ -239,4 +229,19 @@ export interface ClientPlan {
 export interface ClientReport {
   answers: Record<string, { rcode: string; addresses: string[]; cnames: string[] }>;
   connections: Array<{ host: string; address: string; port: number; sent: number; received: number }>;
+}
+
+/** Kills every process still in each namespace, then deletes it; each command bounded in time. */
+export function deleteNamespaces(names: readonly string[], timeoutMs = COMMAND_TIMEOUT_MS): void {
+  for (const ns of names) {
+    const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: timeoutMs });
+    for (const pid of (pids.stdout ?? '').split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    spawnSync('ip', ['netns', 'del', ns], { timeout: timeoutMs });
+  }
 }
